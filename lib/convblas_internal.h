@@ -1,0 +1,178 @@
+/* Internal declarations shared by the files of lib/. Not installed.
+ *
+ * The flow: descriptor -> cb_problem (checked, every shape and pad derived once, in
+ * problem.c) -> plan (a strategy from the table in strategies.c, its parameters and
+ * workspace, in planner.c) -> execute (the strategy's tasks, in parallel, in execute.c),
+ * each task finishing its output tile with the epilogue (epilogue.c). */
+#ifndef CONVBLAS_INTERNAL_H
+#define CONVBLAS_INTERNAL_H
+
+#include "convblas.h"
+
+#include <stdarg.h>
+
+/* ---- errors.c ---------------------------------------------------------------------- */
+
+/* Records a printf-style message as this thread's last error and returns status. */
+convblas_status cb_fail(convblas_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- alloc.c: every allocation of the library goes through these -------------------- */
+
+void *cb_malloc(size_t bytes);
+void *cb_calloc(size_t count, size_t size);
+void cb_free(void *ptr);
+
+/* ---- checked arithmetic ------------------------------------------------------------ */
+
+static inline bool cb_mul(int64_t a, int64_t b, int64_t *r) {
+    return !__builtin_mul_overflow(a, b, r);
+}
+static inline bool cb_add(int64_t a, int64_t b, int64_t *r) {
+    return !__builtin_add_overflow(a, b, r);
+}
+static inline int64_t cb_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t cb_max(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t cb_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* ---- problem.c: the checked problem ------------------------------------------------ */
+
+/* Every layer is one or two stages. Stage 1 is a grouped 2D convolution (rank 1 is the
+ * 2D case with height 1): CONV as given; DEPTHWISE as groups = channels, one input and
+ * depth_multiplier outputs per group, whose Keras kernel (k..., C, M) is exactly the
+ * grouped kernel (k..., 1, C*M). SEPARABLE adds stage 2, a 1x1 convolution (pointwise)
+ * from the stage-1 channels to filters. Bias and activation come after the last stage. */
+typedef struct cb_problem {
+    convblas_layer_desc desc; /* as given, defaults resolved */
+    convblas_shape input, output;
+    convblas_op op;
+    convblas_data_format format;
+    convblas_activation activation;
+    float alpha; /* resolved: elu 1, leaky_relu 0.2 unless given */
+    bool use_bias;
+
+    int64_t batch;
+    int64_t in_h, in_w, channels;
+    int64_t out_h, out_w;
+    int64_t k_h, k_w, s_h, s_w, d_h, d_w;
+    int64_t pad_top, pad_left, pad_bottom, pad_right;
+    int64_t taps; /* k_h * k_w */
+
+    int64_t groups, group_in, group_out; /* stage 1 as a grouped convolution */
+    int64_t mid_channels;                /* stage 1 output channels: groups * group_out */
+    bool has_pointwise;                  /* SEPARABLE: stage 2 from mid_channels */
+    int64_t out_channels;                /* channels of the layer's output */
+
+    int64_t in_plane, out_plane;         /* spatial elements per channel */
+    int64_t in_elems, out_elems;         /* whole tensors, batch included */
+    int64_t kernel_elems, pointwise_elems;
+    double flops;                        /* 2 per multiply-add of the mathematical layer */
+} cb_problem;
+
+/* Validates and derives; on failure sets the last error and returns its status. */
+convblas_status cb_problem_init(cb_problem *p, const convblas_layer_desc *desc,
+                                const convblas_shape *input);
+
+/* ---- epilogue.c -------------------------------------------------------------------- */
+
+/* Adds bias and applies the activation to `positions` output positions of every output
+ * channel, starting at c: channels_last rows of out_channels (ld = out_channels), or
+ * channels_first rows of positions per channel (ld = distance between channels). */
+void cb_epilogue(const cb_problem *p, const float *bias, float *c, int64_t positions,
+                 int64_t ld);
+
+/* ---- blas.c: the one file that includes the CBLAS header ---------------------------- */
+
+typedef enum { CB_NO_TRANS, CB_TRANS } cb_trans;
+
+/* Row-major C = A(op) * B(op) + beta C; dimensions already known to fit the BLAS int. */
+void cb_sgemm(cb_trans ta, cb_trans tb, int64_t m, int64_t n, int64_t k, const float *a,
+              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* The largest dimension or leading dimension the BLAS accepts. */
+int64_t cb_blas_int_max(void);
+/* Makes the BLAS single-threaded while convblas's own threads run its calls, and puts the
+ * caller's setting back when the last concurrent convblas call leaves. */
+void cb_blas_serial_enter(void);
+void cb_blas_serial_leave(void);
+/* The BLAS's name and core ("OpenBLAS 0.3.21 SkylakeX"), for build_info and the bench. */
+const char *cb_blas_description(void);
+
+/* ---- parallel.c -------------------------------------------------------------------- */
+
+/* Runs fn(ctx, worker, task) for every task in [0, tasks) on up to `workers` threads
+ * (the caller is worker 0). Tasks are handed out dynamically; a worker index is unique
+ * among concurrently running workers of this call, so it can select a workspace slice. */
+void cb_parallel_for(int workers, int64_t tasks,
+                     void (*fn)(void *ctx, int worker, int64_t task), void *ctx);
+int cb_online_cpus(void);
+
+/* ---- strategies -------------------------------------------------------------------- */
+
+/* What plan creation decides for a strategy, and what its tasks read. */
+typedef struct cb_params {
+    int64_t tile;          /* output positions per task (strategy-specific unit) */
+    int64_t tasks;         /* independent pieces of work */
+    int threads;           /* workers that execute runs: <= tasks */
+    size_t worker_floats;  /* workspace floats each worker needs */
+    size_t workspace;      /* bytes: threads * worker_floats * sizeof(float) */
+} cb_params;
+
+/* Build-time and per-plan knobs the strategies size themselves with. */
+typedef struct cb_tuning {
+    size_t tile_bytes;      /* per worker: the cache-sized working set to aim for */
+    size_t workspace_limit; /* bytes for the whole plan */
+    int threads;
+} cb_tuning;
+
+/* One call's operands. */
+typedef struct cb_exec {
+    const cb_problem *p;
+    const cb_params *params;
+    const float *in;
+    const float *kernel, *pointwise, *bias;
+    float *out;
+    float *workspace; /* params->threads slices of params->worker_floats */
+} cb_exec;
+
+/* A lowering: one file each, listed once in strategies.c. */
+typedef struct cb_strategy {
+    const char *name;
+    const char *summary; /* one line: how it lowers the layer */
+    /* Whether it can run p; if not, a reason in why. */
+    bool (*applicable)(const cb_problem *p, char *why, size_t why_size);
+    /* Chooses tile and task count for a per-worker budget of tuning->tile_bytes; fills
+     * tile, tasks and worker_floats (threads and workspace are the planner's). */
+    void (*configure)(const cb_problem *p, const cb_tuning *tuning, cb_params *params);
+    /* Estimated seconds on `threads` workers. */
+    double (*cost)(const cb_problem *p, const cb_params *params);
+    /* One task; ws is this worker's slice. */
+    void (*run_task)(const cb_exec *e, int64_t task, float *ws);
+} cb_strategy;
+
+extern const cb_strategy *const cb_strategies[];
+extern const int cb_strategy_total;
+
+/* Cost-model constants (seconds per unit), shared by the strategies' cost functions. */
+typedef struct cb_machine_model {
+    double gemm_flops;  /* single-thread sgemm rate on large blocks */
+    double copy_bytes;  /* single-thread memory rate for streaming copies */
+    double call_cost;   /* fixed cost of one small BLAS call */
+} cb_machine_model;
+extern const cb_machine_model cb_machine;
+
+/* Small shared pieces of the GEMM lowerings. */
+
+/* The GEMM rate for a call of this shape, relative to the large-block rate: small m, n or
+ * k run far below peak. */
+double cb_gemm_efficiency(int64_t m, int64_t n, int64_t k);
+
+/* Stage 2 of SEPARABLE for `positions` positions of image n starting at p0: out tile =
+ * pointwise x mid, where mid holds the stage-1 result of those positions (channels_last:
+ * positions x mid_channels; channels_first: mid_channels x positions). */
+void cb_pointwise_stage(const cb_exec *e, const float *mid, int64_t n, int64_t p0,
+                        int64_t positions);
+
+/* The output tile of image n at position p0 and its leading dimension. */
+float *cb_output_tile(const cb_exec *e, int64_t n, int64_t p0, int64_t *ld);
+
+#endif

@@ -1,0 +1,76 @@
+/* MEASURE planning: every usable strategy run on the plan's own shape, on synthetic data,
+ * and timed; the median of a few runs is its score. */
+#include "plan.h"
+
+#include <time.h>
+
+enum { RUNS = 5 };
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Values in [-1, 1), deterministic: the data does not change GEMM timings. */
+static void fill(float *x, int64_t n) {
+    uint32_t s = 12345u;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)(s >> 8) * (1.0f / 8388608.0f) - 1.0f;
+    }
+}
+
+static double median(double *t, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            double x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    return t[n / 2];
+}
+
+static double time_candidate(const convblas_plan *plan, int s, const float *in,
+                             const convblas_weights *w, float *out, void *ws) {
+    double t[RUNS];
+    cb_run_strategy(plan, s, in, w, out, ws); /* warm-up: caches, BLAS buffers */
+    for (int r = 0; r < RUNS; r++) {
+        double t0 = now();
+        cb_run_strategy(plan, s, in, w, out, ws);
+        t[r] = now() - t0;
+    }
+    return median(t, RUNS);
+}
+
+convblas_status cb_measure_candidates(convblas_plan *plan) {
+    const cb_problem *p = &plan->problem;
+    if (p->out_elems == 0) return CONVBLAS_OK; /* nothing to time: the estimate decides */
+    size_t ws_bytes = 0;
+    for (int i = 0; i < cb_strategy_total; i++)
+        if (plan->candidates[i].usable && plan->candidates[i].params.workspace > ws_bytes)
+            ws_bytes = plan->candidates[i].params.workspace;
+    int64_t weights = p->kernel_elems + p->pointwise_elems + p->out_channels;
+    float *in = cb_malloc((size_t)p->in_elems * sizeof(float));
+    float *w = cb_malloc((size_t)weights * sizeof(float));
+    float *out = cb_malloc((size_t)p->out_elems * sizeof(float));
+    void *ws = cb_malloc(ws_bytes);
+    convblas_status st = CONVBLAS_OK;
+    if (!in || !w || !out || !ws) {
+        st = cb_fail(CONVBLAS_OUT_OF_MEMORY, "out of memory allocating the data to time the "
+                                             "strategies on (MEASURE planning); use ESTIMATE");
+    } else {
+        fill(in, p->in_elems);
+        fill(w, weights);
+        convblas_weights cw = {.kernel = w, .pointwise_kernel = w + p->kernel_elems,
+                               .bias = w + p->kernel_elems + p->pointwise_elems};
+        for (int i = 0; i < cb_strategy_total; i++)
+            if (plan->candidates[i].usable)
+                plan->candidates[i].measured = time_candidate(plan, i, in, &cw, out, ws);
+    }
+    cb_free(in);
+    cb_free(w);
+    cb_free(out);
+    cb_free(ws);
+    return st;
+}
