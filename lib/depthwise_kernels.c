@@ -1,0 +1,113 @@
+/* The SIMD kernels of depthwise_direct. Written once with GCC/Clang vector extensions and
+ * compiled for AVX-512, AVX2 and baseline x86-64 (target_clones): the loader picks the
+ * best the CPU has, at run time. Other architectures get the portable build. */
+#include "depthwise_kernels.h"
+
+#include <string.h>
+
+/* The vector helpers are static and inlined: no ABI crosses a call. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
+#define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
+enum { VL = 16 }; /* floats per vector: one zmm, two ymm, four xmm */
+typedef float vf __attribute__((vector_size(VL * sizeof(float)), aligned(sizeof(float))));
+
+static inline vf vload(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+/* channels_last, one block of VL channels at offset o, RB positions at a time: the weight
+ * vector of a tap is loaded once for RB outputs. */
+enum { RB = 4 };
+
+static inline void cl_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
+                            int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
+                            int64_t dst_ld, int64_t t, int64_t o) {
+    vf acc[RB] = {{0}};
+    for (int64_t i = 0; i < rows; i++) {
+        const float *xr = x + i * x_row + o;
+        const float *wr = w + i * kw * ctot + o;
+        for (int64_t j = 0; j < kw; j++) {
+            vf wv = vload(wr + j * ctot);
+            const float *xp = xr + (t * s + j * d) * cs;
+            for (int r = 0; r < RB; r++) acc[r] += vload(xp + r * s * cs) * wv;
+        }
+    }
+    for (int r = 0; r < RB; r++) vstore(dst + (t + r) * dst_ld + o, acc[r]);
+}
+
+static inline void cl_single(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
+                             int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
+                             int64_t dst_ld, int64_t t, int64_t o) {
+    vf acc = {0};
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < kw; j++)
+            acc += vload(x + i * x_row + (t * s + j * d) * cs + o) *
+                   vload(w + (i * kw + j) * ctot + o);
+    vstore(dst + t * dst_ld + o, acc);
+}
+
+/* Channels past the last full vector: plain loops. */
+static void cl_tail(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
+                    int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
+                    int64_t dst_ld, int64_t count, int64_t o0, int64_t nch) {
+    for (int64_t t = 0; t < count; t++)
+        for (int64_t o = o0; o < nch; o++) {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < rows; i++)
+                for (int64_t j = 0; j < kw; j++)
+                    acc += x[i * x_row + (t * s + j * d) * cs + o] * w[(i * kw + j) * ctot + o];
+            dst[t * dst_ld + o] = acc;
+        }
+}
+
+SIMD_CLONES
+void cb_dw_channels_last(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
+                         int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
+                         int64_t dst_ld, int64_t count, int64_t nch) {
+    int64_t full = nch / VL * VL;
+    for (int64_t o = 0; o < full; o += VL) {
+        int64_t t = 0;
+        for (; t + RB <= count; t += RB)
+            cl_block(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, t, o);
+        for (; t < count; t++) cl_single(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, t, o);
+    }
+    if (full < nch) cl_tail(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, count, full, nch);
+}
+
+/* channels_first, stride 1: RB vectors of consecutive positions; each tap's weight is one
+ * broadcast for RB * VL outputs. */
+static inline void cf_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t d,
+                            const float *w, int64_t w_tap, float *dst, int64_t t) {
+    vf acc[RB] = {{0}};
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < kw; j++) {
+            vf wv = (vf){0} + w[(i * kw + j) * w_tap];
+            const float *xp = x + i * x_row + t + j * d;
+            for (int r = 0; r < RB; r++) acc[r] += vload(xp + r * VL) * wv;
+        }
+    for (int r = 0; r < RB; r++) vstore(dst + t + r * VL, acc[r]);
+}
+
+SIMD_CLONES
+void cb_dw_channels_first(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
+                          int64_t d, const float *w, int64_t w_tap, float *dst, int64_t count) {
+    int64_t t = 0;
+    if (s == 1)
+        for (; t + RB * VL <= count; t += RB * VL) cf_block(x, x_row, rows, kw, d, w, w_tap, dst, t);
+    for (; t < count; t++) {
+        float acc = 0.0f;
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < kw; j++)
+                acc += x[i * x_row + t * s + j * d] * w[(i * kw + j) * w_tap];
+        dst[t] = acc;
+    }
+}
