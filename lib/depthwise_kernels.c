@@ -3,32 +3,13 @@
  * best the CPU has, at run time. Other architectures get the portable build. */
 #include "depthwise_kernels.h"
 
-#include <string.h>
-
-/* The vector helpers are static and inlined: no ABI crosses a call. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
-#define SIMD_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define SIMD_CLONES
-#endif
-
-enum { VL = 16 }; /* floats per vector: one zmm, two ymm, four xmm */
-typedef float vf __attribute__((vector_size(VL * sizeof(float)), aligned(sizeof(float))));
-
-static inline vf vload(const float *p) {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+#include "simd.h"
 
 /* channels_last, one block of VL channels at offset o, RB positions at a time: the weight
  * vector of a tap is loaded once for RB outputs. */
 enum { RB = 4 };
 
-static inline void cl_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
+VINLINE void cl_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
                             int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
                             int64_t dst_ld, int64_t t, int64_t o) {
     vf acc[RB] = {{0}};
@@ -44,7 +25,7 @@ static inline void cl_block(const float *x, int64_t x_row, int64_t rows, int64_t
     for (int r = 0; r < RB; r++) vstore(dst + (t + r) * dst_ld + o, acc[r]);
 }
 
-static inline void cl_single(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
+VINLINE void cl_single(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
                              int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
                              int64_t dst_ld, int64_t t, int64_t o) {
     vf acc = {0};
@@ -85,12 +66,12 @@ void cb_dw_channels_last(const float *x, int64_t x_row, int64_t rows, int64_t kw
 
 /* channels_first, stride 1: RB vectors of consecutive positions; each tap's weight is one
  * broadcast for RB * VL outputs. */
-static inline void cf_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t d,
+VINLINE void cf_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t d,
                             const float *w, int64_t w_tap, float *dst, int64_t t) {
     vf acc[RB] = {{0}};
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < kw; j++) {
-            vf wv = (vf){0} + w[(i * kw + j) * w_tap];
+            vf wv = vsplat(w[(i * kw + j) * w_tap]);
             const float *xp = x + i * x_row + t + j * d;
             for (int r = 0; r < RB; r++) acc[r] += vload(xp + r * VL) * wv;
         }

@@ -1,53 +1,161 @@
 /* Bias and activation, applied to an output tile right after the GEMM that finished it,
- * while it is still in cache. */
+ * while it is still in cache. The activations are vectorized (simd.h) with their own
+ * exp/log/erf: libm's scalar calls would cost more than the convolution itself. Each
+ * follows IEEE special values as the formula in convblas.h does with exact arithmetic:
+ * NaN stays NaN (relu(NaN) is NaN), exp overflows to inf and underflows to 0. */
 #include "convblas_internal.h"
+#include "simd.h"
 
-#include <math.h>
-
-static inline float sigmoid(float x) {
-    /* Both branches avoid exp overflow: exp of a non-positive number only. */
-    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
+VINLINE vi as_int(vf x) {
+    vi r;
+    memcpy(&r, &x, sizeof r);
+    return r;
+}
+VINLINE vf as_float(vi x) {
+    vf r;
+    memcpy(&r, &x, sizeof r);
+    return r;
+}
+/* mask lanes (-1 or 0) choose a, others b. */
+VINLINE vf select(vi mask, vf a, vf b) {
+    return as_float((as_int(a) & mask) | (as_int(b) & ~mask));
+}
+VINLINE vf vabs(vf x) { return as_float(as_int(x) & 0x7fffffff); }
+VINLINE vf copy_sign(vf magnitude, vf sign) {
+    return as_float((as_int(magnitude) & 0x7fffffff) | (as_int(sign) & (int32_t)0x80000000));
 }
 
-static inline float relu6(float x) { return fminf(fmaxf(x, 0.0f), 6.0f); }
+/* exp: Cody-Waite reduction to r in [-ln2/2, ln2/2], a degree-6 polynomial (Cephes
+ * expf), and the exponent put in by integer arithmetic. */
+VINLINE vf v_exp(vf x) {
+    const float hi = 88.3762626647949f, lo = -87.3365447505531f;
+    vf xc = select(x > hi, vsplat(hi), select(x < lo, vsplat(lo), x));
+    vf n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    vf r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+    vf p = vsplat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    vf y = p * r * r + r + 1.0f;
+    vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
+    y = y * as_float(bits);
+    y = select(x > hi, vsplat(__builtin_inff()), y);
+    return select(x < lo, vsplat(0.0f), y); /* NaN fails both tests and stays NaN */
+}
 
-static inline float activate(convblas_activation a, float alpha, float x) {
+/* exp(x) - 1 without cancellation near 0: a Taylor polynomial there. */
+VINLINE vf v_expm1(vf x) {
+    vf p = vsplat(1.0f / 5040.0f);
+    p = p * x + 1.0f / 720.0f;
+    p = p * x + 1.0f / 120.0f;
+    p = p * x + 1.0f / 24.0f;
+    p = p * x + 1.0f / 6.0f;
+    p = p * x + 0.5f;
+    vf small = (p * x) * x + x;
+    return select(vabs(x) < 0.25f, small, v_exp(x) - 1.0f);
+}
+
+/* log(v) for v in [1, 2] (Cephes logf's polynomial after reduction to [sqrt(1/2), sqrt 2)). */
+VINLINE vf v_log_1_2(vf v) {
+    vi big = v > 1.41421356237f;
+    vf m = select(big, v * 0.5f, v), e = select(big, vsplat(1.0f), vsplat(0.0f));
+    vf x = m - 1.0f, z = x * x;
+    vf y = vsplat(7.0376836292e-2f);
+    y = y * x - 1.1514610310e-1f;
+    y = y * x + 1.1676998740e-1f;
+    y = y * x - 1.2420140846e-1f;
+    y = y * x + 1.4249322787e-1f;
+    y = y * x - 1.6668057665e-1f;
+    y = y * x + 2.0000714765e-1f;
+    y = y * x - 2.4999993993e-1f;
+    y = y * x + 3.3333331174e-1f;
+    y = y * z * x - 0.5f * z;
+    return x + y + e * 0.693147180559945f;
+}
+
+/* log1p(u) for u in [0, 1]: log(1 + u) scaled by u / ((1 + u) - 1), exact where 1 + u
+ * rounds (Goldberg's trick). */
+VINLINE vf v_log1p_unit(vf u) {
+    vf v = u + 1.0f;
+    vf d = v - 1.0f;
+    return select(d == 0.0f, u, v_log_1_2(v) * (u / select(d == 0.0f, vsplat(1.0f), d)));
+}
+
+VINLINE vf v_tanh(vf x) {
+    vf a = vabs(x), z = x * x;
+    /* Small |x|: Cephes tanhf's odd polynomial; else (1 - e^-2a) / (1 + e^-2a). */
+    vf p = vsplat(-5.70498872745e-3f);
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    vf small = p * z * x + x;
+    vf t = v_exp(a * -2.0f);
+    vf large = copy_sign((1.0f - t) / (1.0f + t), x);
+    return select(a < 0.625f, small, large);
+}
+
+/* erf (Abramowitz and Stegun 7.1.26, absolute error < 1.5e-7). */
+VINLINE vf v_erf(vf x) {
+    vf a = vabs(x);
+    vf t = 1.0f / (a * 0.3275911f + 1.0f);
+    vf p = vsplat(1.061405429f);
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    vf y = 1.0f - p * t * v_exp(-(a * a));
+    return copy_sign(y, x);
+}
+
+VINLINE vf v_sigmoid(vf x) { return 1.0f / (1.0f + v_exp(-x)); }
+
+VINLINE vf v_relu6(vf x) {
+    return select(x < 0.0f, vsplat(0.0f), select(x > 6.0f, vsplat(6.0f), x));
+}
+
+VINLINE vf activate(convblas_activation a, float alpha, vf x) {
     switch (a) {
     case CONVBLAS_LINEAR: return x;
-    case CONVBLAS_RELU: return x > 0.0f ? x : 0.0f;
-    case CONVBLAS_RELU6: return relu6(x);
-    case CONVBLAS_SIGMOID: return sigmoid(x);
-    case CONVBLAS_TANH: return tanhf(x);
-    case CONVBLAS_GELU: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    case CONVBLAS_SWISH: return x * sigmoid(x);
-    case CONVBLAS_ELU: return x > 0.0f ? x : alpha * expm1f(x);
-    case CONVBLAS_SOFTPLUS: return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
-    case CONVBLAS_HARD_SIGMOID: return fminf(fmaxf(0.2f * x + 0.5f, 0.0f), 1.0f);
-    case CONVBLAS_HARD_SWISH: return x * relu6(x + 3.0f) / 6.0f;
-    case CONVBLAS_LEAKY_RELU: return x > 0.0f ? x : alpha * x;
+    case CONVBLAS_RELU: return select(x < 0.0f, vsplat(0.0f), x);
+    case CONVBLAS_RELU6: return v_relu6(x);
+    case CONVBLAS_SIGMOID: return v_sigmoid(x);
+    case CONVBLAS_TANH: return v_tanh(x);
+    case CONVBLAS_GELU: return 0.5f * x * (1.0f + v_erf(x * 0.70710678118654752f));
+    case CONVBLAS_SWISH: return x * v_sigmoid(x);
+    case CONVBLAS_ELU: return select(x > 0.0f, x, alpha * v_expm1(x));
+    case CONVBLAS_SOFTPLUS:
+        return select(x > 0.0f, x, vsplat(0.0f)) + v_log1p_unit(v_exp(-vabs(x)));
+    case CONVBLAS_HARD_SIGMOID: {
+        vf y = x * 0.2f + 0.5f;
+        return select(y < 0.0f, vsplat(0.0f), select(y > 1.0f, vsplat(1.0f), y));
+    }
+    case CONVBLAS_HARD_SWISH: return x * v_relu6(x + 3.0f) * (1.0f / 6.0f);
+    case CONVBLAS_LEAKY_RELU: return select(x < 0.0f, alpha * x, x);
     }
     return x;
 }
 
-/* One contiguous run of n values of one channel (or n channels of one position). The
- * switch sits outside the loop so each case is a tight, vectorizable loop. */
-static void run_span(convblas_activation a, float alpha, float *x, int64_t n,
-                     const float *bias_vec, float bias_one) {
-#define SPAN(EXPR)                                                                         \
-    for (int64_t i = 0; i < n; i++) {                                                      \
-        float v = x[i] + (bias_vec ? bias_vec[i] : bias_one);                             \
-        x[i] = (EXPR);                                                                     \
-    }                                                                                      \
-    break
-    switch (a) {
-    case CONVBLAS_LINEAR: SPAN(v);
-    case CONVBLAS_RELU: SPAN(v > 0.0f ? v : 0.0f);
-    case CONVBLAS_RELU6: SPAN(relu6(v));
-    default: SPAN(activate(a, alpha, v));
+/* n consecutive values, each plus its bias (bias_vec[i], or bias_one for all). The last
+ * partial vector goes through a local buffer so every lane runs the same code. */
+SIMD_CLONES
+static void activate_span(convblas_activation a, float alpha, float *x, int64_t n,
+                          const float *bias_vec, float bias_one) {
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        vf b = bias_vec ? vload(bias_vec + i) : vsplat(bias_one);
+        vstore(x + i, activate(a, alpha, vload(x + i) + b));
     }
-#undef SPAN
+    if (i == n) return;
+    float xt[VL] = {0}, bt[VL] = {0};
+    int64_t rest = n - i;
+    memcpy(xt, x + i, (size_t)rest * sizeof(float));
+    if (bias_vec) memcpy(bt, bias_vec + i, (size_t)rest * sizeof(float));
+    vf v = activate(a, alpha, vload(xt) + (bias_vec ? vload(bt) : vsplat(bias_one)));
+    vstore(xt, v);
+    memcpy(x + i, xt, (size_t)rest * sizeof(float));
 }
 
 void cb_epilogue(const cb_problem *p, const float *bias, float *c, int64_t positions,
@@ -56,9 +164,10 @@ void cb_epilogue(const cb_problem *p, const float *bias, float *c, int64_t posit
     if (!b && p->activation == CONVBLAS_LINEAR) return;
     if (p->format == CONVBLAS_CHANNELS_LAST) {
         for (int64_t r = 0; r < positions; r++)
-            run_span(p->activation, p->alpha, c + r * ld, p->out_channels, b, 0.0f);
+            activate_span(p->activation, p->alpha, c + r * ld, p->out_channels, b, 0.0f);
     } else {
         for (int64_t ch = 0; ch < p->out_channels; ch++)
-            run_span(p->activation, p->alpha, c + ch * ld, positions, NULL, b ? b[ch] : 0.0f);
+            activate_span(p->activation, p->alpha, c + ch * ld, positions, NULL,
+                          b ? b[ch] : 0.0f);
     }
 }

@@ -1,0 +1,34 @@
+/* Portable SIMD for the library's own loops (depthwise kernels, activations): GCC/Clang
+ * vector extensions, 16 floats wide, compiled per CPU level with SIMD_CLONES so the loader
+ * picks AVX-512, AVX2+FMA or baseline at run time. */
+#ifndef CONVBLAS_SIMD_H
+#define CONVBLAS_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
+#define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define SIMD_CLONES
+#endif
+
+/* Vector helpers are static and inlined into the clones: no vector crosses an ABI. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+/* Every vector helper is inlined whole (GCC would otherwise outline parts of big ones). */
+#define VINLINE static inline __attribute__((always_inline))
+
+enum { VL = 16 }; /* floats per vector: one zmm, two ymm, four xmm */
+typedef float vf __attribute__((vector_size(VL * sizeof(float)), aligned(sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t)), aligned(sizeof(int32_t))));
+
+VINLINE vf vload(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+VINLINE void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+VINLINE vf vsplat(float x) { return (vf){0} + x; }
+
+#endif
