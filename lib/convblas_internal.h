@@ -172,6 +172,21 @@ double cb_gemm_efficiency(int64_t m, int64_t n, int64_t k);
 void cb_pointwise_stage(const cb_exec *e, const float *mid, int64_t n, int64_t p0,
                         int64_t positions);
 
+/* A task of the row-segment lowerings (depthwise_direct, tap_gemm): `count` outputs of row
+ * oh of image n from column ow0; the kernel rows [i0, i1) whose input row exists; the
+ * input columns [x0, x0 + span) the window covers, and whether they all exist. Tasks are
+ * numbered image-major, then row, then segment of `tile` columns. */
+typedef struct cb_segment {
+    int64_t n, oh, ow0, count;
+    int64_t i0, i1;
+    int64_t x0, span;
+    bool inside;
+} cb_segment;
+cb_segment cb_locate_segment(const cb_problem *p, int64_t tile, int64_t task);
+int64_t cb_segment_tasks(const cb_problem *p, int64_t tile);
+/* Input columns spanned by the windows of `count` consecutive outputs. */
+int64_t cb_window_span(const cb_problem *p, int64_t count);
+
 /* The output tile of image n at position p0 and its leading dimension. */
 float *cb_output_tile(const cb_exec *e, int64_t n, int64_t p0, int64_t *ld);
 

@@ -27,14 +27,10 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
     return true;
 }
 
-static int64_t span_of(const cb_problem *p, int64_t count) {
-    return (count - 1) * p->s_w + (p->k_w - 1) * p->d_w + 1;
-}
-
 /* Floats of one worker's buffers for a segment of `count` positions. */
 static int64_t worker_floats(const cb_problem *p, int64_t count) {
     int64_t lanes = p->format == CONVBLAS_CHANNELS_LAST ? p->mid_channels : 1;
-    int64_t window = p->k_h * span_of(p, count) * lanes;
+    int64_t window = p->k_h * cb_window_span(p, count) * lanes;
     return window + (p->has_pointwise ? count * p->mid_channels : 0);
 }
 
@@ -48,7 +44,7 @@ static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params
     while (seg > 8 && worker_floats(p, seg) * (int64_t)sizeof(float) > (int64_t)t->tile_bytes)
         seg /= 2;
     params->tile = seg;
-    params->tasks = rows * cb_ceil_div(p->out_w, seg);
+    params->tasks = cb_segment_tasks(p, seg);
     params->worker_floats = (size_t)worker_floats(p, seg);
 }
 
@@ -66,42 +62,13 @@ static double cost(const cb_problem *p, const cb_params *params) {
     return t / cb_min(params->threads, cb_max(params->tasks, 1));
 }
 
-/* The kernel rows [i0, i1) of output row oh that fall inside the input. */
-static void valid_rows(const cb_problem *p, int64_t oh, int64_t *i0, int64_t *i1) {
-    *i0 = 0;
-    while (*i0 < p->k_h && oh * p->s_h + *i0 * p->d_h - p->pad_top < 0) ++*i0;
-    *i1 = *i0;
-    while (*i1 < p->k_h && oh * p->s_h + *i1 * p->d_h - p->pad_top < p->in_h) ++*i1;
-}
-
-/* One segment: which rows, which input columns, and whether they all lie inside. */
-typedef struct segment {
-    int64_t n, oh, ow0, count;
-    int64_t i0, i1;       /* kernel rows inside the input */
-    int64_t x0, span;     /* input columns [x0, x0 + span) of the window */
-    bool inside;
-} segment;
-
-static segment locate(const cb_exec *e, int64_t task) {
-    const cb_problem *p = e->p;
-    int64_t segs = cb_ceil_div(p->out_w, e->params->tile);
-    segment s = {.n = task / segs / p->out_h, .oh = task / segs % p->out_h,
-                 .ow0 = task % segs * e->params->tile};
-    s.count = cb_min(e->params->tile, p->out_w - s.ow0);
-    valid_rows(p, s.oh, &s.i0, &s.i1);
-    s.x0 = s.ow0 * p->s_w - p->pad_left;
-    s.span = span_of(p, s.count);
-    s.inside = s.x0 >= 0 && s.x0 + s.span <= p->in_w;
-    return s;
-}
-
-static int64_t first_row(const cb_problem *p, const segment *s) {
+static int64_t first_row(const cb_problem *p, const cb_segment *s) {
     return s->oh * p->s_h + s->i0 * p->d_h - p->pad_top;
 }
 
 /* channels_last window copy: zero-padded, each channel repeated depth_multiplier times so
  * that the kernel sees one input lane per output channel. */
-static void copy_window_cl(const cb_problem *p, const float *img, const segment *s,
+static void copy_window_cl(const cb_problem *p, const float *img, const cb_segment *s,
                            float *buf) {
     int64_t C = p->channels, M = p->group_out, ctot = p->mid_channels;
     for (int64_t r = 0; r < s->i1 - s->i0; r++) {
@@ -118,7 +85,7 @@ static void copy_window_cl(const cb_problem *p, const float *img, const segment 
     }
 }
 
-static void depthwise_cl(const cb_exec *e, const segment *s, float *buf, float *dst,
+static void depthwise_cl(const cb_exec *e, const cb_segment *s, float *buf, float *dst,
                          int64_t dst_ld) {
     const cb_problem *p = e->p;
     int64_t C = p->channels, ctot = p->mid_channels;
@@ -136,7 +103,7 @@ static void depthwise_cl(const cb_exec *e, const segment *s, float *buf, float *
                         dst_ld, s->count, ctot);
 }
 
-static void depthwise_cf(const cb_exec *e, const segment *s, float *buf, float *dst,
+static void depthwise_cf(const cb_exec *e, const cb_segment *s, float *buf, float *dst,
                          int64_t dst_cs) {
     const cb_problem *p = e->p;
     int64_t M = p->group_out, ctot = p->mid_channels, rows = s->i1 - s->i0;
@@ -165,7 +132,7 @@ static void depthwise_cf(const cb_exec *e, const segment *s, float *buf, float *
 
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
     const cb_problem *p = e->p;
-    segment s = locate(e, task);
+    cb_segment s = cb_locate_segment(e->p, e->params->tile, task);
     int64_t p0 = s.oh * p->out_w + s.ow0, ld;
     float *out = cb_output_tile(e, s.n, p0, &ld);
     float *mid = ws + (worker_floats(p, s.count) - (p->has_pointwise ? s.count * p->mid_channels : 0));

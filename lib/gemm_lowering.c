@@ -39,3 +39,27 @@ void cb_pointwise_stage(const cb_exec *e, const float *mid, int64_t n, int64_t p
         cb_sgemm(CB_TRANS, CB_NO_TRANS, p->out_channels, positions, p->mid_channels,
                  e->pointwise, p->out_channels, mid, positions, 0.0f, out, ld);
 }
+
+int64_t cb_window_span(const cb_problem *p, int64_t count) {
+    return (count - 1) * p->s_w + (p->k_w - 1) * p->d_w + 1;
+}
+
+int64_t cb_segment_tasks(const cb_problem *p, int64_t tile) {
+    return p->batch * p->out_h * cb_ceil_div(p->out_w, tile);
+}
+
+cb_segment cb_locate_segment(const cb_problem *p, int64_t tile, int64_t task) {
+    int64_t segs = cb_ceil_div(p->out_w, tile);
+    cb_segment s = {.n = task / segs / p->out_h, .oh = task / segs % p->out_h,
+                    .ow0 = task % segs * tile};
+    s.count = cb_min(tile, p->out_w - s.ow0);
+    /* Kernel rows whose input row exists: ih = oh * s_h + i * d_h - pad_top in [0, in_h). */
+    int64_t top = s.oh * p->s_h - p->pad_top;
+    while (s.i0 < p->k_h && top + s.i0 * p->d_h < 0) s.i0++;
+    s.i1 = s.i0;
+    while (s.i1 < p->k_h && top + s.i1 * p->d_h < p->in_h) s.i1++;
+    s.x0 = s.ow0 * p->s_w - p->pad_left;
+    s.span = cb_window_span(p, s.count);
+    s.inside = s.x0 >= 0 && s.x0 + s.span <= p->in_w;
+    return s;
+}

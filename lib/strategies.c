@@ -5,11 +5,13 @@
 extern const cb_strategy cb_im2col_gemm;
 extern const cb_strategy cb_pointwise_gemm;
 extern const cb_strategy cb_depthwise_direct;
+extern const cb_strategy cb_tap_gemm;
 
 const cb_strategy *const cb_strategies[] = {
     &cb_im2col_gemm,
     &cb_pointwise_gemm,
     &cb_depthwise_direct,
+    &cb_tap_gemm,
 };
 const int cb_strategy_total = (int)(sizeof cb_strategies / sizeof cb_strategies[0]);
 
