@@ -1,4 +1,8 @@
-/* A parallel loop over independent tasks on short-lived threads. */
+/* A parallel loop over independent tasks. Workers come from a process-wide pool that
+ * grows to the largest count asked for and then sleeps between loops (creating threads
+ * per call costs more than a small layer takes). A loop that finds the pool busy with
+ * another caller's loop runs on threads of its own instead, so concurrent executes never
+ * wait for each other. */
 #include "convblas_internal.h"
 
 #include <pthread.h>
@@ -12,11 +16,6 @@ typedef struct loop {
     atomic_int_fast64_t next;
 } loop;
 
-typedef struct worker_arg {
-    loop *l;
-    int worker;
-} worker_arg;
-
 static void work(loop *l, int worker) {
     for (;;) {
         int64_t t = atomic_fetch_add_explicit(&l->next, 1, memory_order_relaxed);
@@ -25,13 +24,81 @@ static void work(loop *l, int worker) {
     }
 }
 
-static void *worker_main(void *arg) {
+enum { MAX_WORKERS = 256 };
+
+/* ---- threads of one call --------------------------------------------------------- */
+
+typedef struct worker_arg {
+    loop *l;
+    int worker;
+} worker_arg;
+
+static void *own_worker(void *arg) {
     worker_arg *w = arg;
     work(w->l, w->worker);
     return NULL;
 }
 
-enum { MAX_WORKERS = 256 };
+static void run_on_own_threads(loop *l, int workers) {
+    pthread_t ids[MAX_WORKERS];
+    worker_arg args[MAX_WORKERS];
+    int started = 0;
+    /* A thread that cannot be created is not an error: the others take its tasks. */
+    for (int w = 1; w < workers; w++) {
+        args[started] = (worker_arg){l, w};
+        if (pthread_create(&ids[started], NULL, own_worker, &args[started]) != 0) break;
+        started++;
+    }
+    work(l, 0);
+    for (int i = 0; i < started; i++) pthread_join(ids[i], NULL);
+}
+
+/* ---- the pool ------------------------------------------------------------------------ */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake, done;
+    int size;            /* pool threads started (worker indices 1..size) */
+    bool busy;           /* a loop owns the pool */
+    uint64_t generation; /* bumped for every loop */
+    loop *job;
+    int job_workers;     /* workers 0..job_workers-1 take part */
+    int pending;         /* pool workers of this loop not yet finished */
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
+        .wake = PTHREAD_COND_INITIALIZER,
+        .done = PTHREAD_COND_INITIALIZER};
+
+static void *pool_worker(void *arg) {
+    int self = (int)(intptr_t)arg;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&pool.lock);
+    for (;;) {
+        while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+        seen = pool.generation;
+        if (self >= pool.job_workers) continue;
+        loop *l = pool.job;
+        pthread_mutex_unlock(&pool.lock);
+        work(l, self);
+        pthread_mutex_lock(&pool.lock);
+        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+    }
+    return NULL;
+}
+
+/* Grows the pool towards `want` threads; returns how many it has. Called with the lock. */
+static int grow_pool(int want) {
+    while (pool.size < want) {
+        pthread_t id;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&id, &attr, pool_worker, (void *)(intptr_t)(pool.size + 1));
+        pthread_attr_destroy(&attr);
+        if (failed) break;
+        pool.size++;
+    }
+    return pool.size;
+}
 
 void cb_parallel_for(int workers, int64_t tasks, void (*fn)(void *, int, int64_t),
                      void *ctx) {
@@ -39,18 +106,30 @@ void cb_parallel_for(int workers, int64_t tasks, void (*fn)(void *, int, int64_t
     atomic_init(&l.next, 0);
     if (workers > MAX_WORKERS) workers = MAX_WORKERS;
     if (workers > tasks) workers = (int)tasks;
-    pthread_t ids[MAX_WORKERS];
-    worker_arg args[MAX_WORKERS];
-    int started = 0;
-    /* A thread that cannot be created is not an error: the remaining workers (the caller
-     * at least) take its tasks. */
-    for (int w = 1; w < workers; w++) {
-        args[started] = (worker_arg){&l, w};
-        if (pthread_create(&ids[started], NULL, worker_main, &args[started]) != 0) break;
-        started++;
+    if (workers <= 1) {
+        work(&l, 0);
+        return;
     }
+    pthread_mutex_lock(&pool.lock);
+    if (pool.busy) {
+        pthread_mutex_unlock(&pool.lock);
+        run_on_own_threads(&l, workers);
+        return;
+    }
+    pool.busy = true;
+    int helpers = grow_pool(workers - 1);
+    if (helpers > workers - 1) helpers = workers - 1;
+    pool.job = &l;
+    pool.job_workers = helpers + 1;
+    pool.pending = helpers;
+    pool.generation++;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
     work(&l, 0);
-    for (int i = 0; i < started; i++) pthread_join(ids[i], NULL);
+    pthread_mutex_lock(&pool.lock);
+    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
+    pool.busy = false;
+    pthread_mutex_unlock(&pool.lock);
 }
 
 int cb_online_cpus(void) {
