@@ -31,6 +31,11 @@ static inline bool cb_mul(int64_t a, int64_t b, int64_t *r) {
 static inline bool cb_add(int64_t a, int64_t b, int64_t *r) {
     return !__builtin_add_overflow(a, b, r);
 }
+/* a * b, or INT64_MAX when it overflows: for sizes that are compared against a limit. */
+static inline int64_t cb_mul_sat(int64_t a, int64_t b) {
+    int64_t r;
+    return cb_mul(a, b, &r) ? r : INT64_MAX;
+}
 static inline int64_t cb_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t cb_max(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t cb_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

@@ -30,8 +30,9 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
 /* Floats of one worker's buffers for a segment of `count` positions. */
 static int64_t worker_floats(const cb_problem *p, int64_t count) {
     int64_t lanes = p->format == CONVBLAS_CHANNELS_LAST ? p->mid_channels : 1;
-    int64_t window = p->k_h * cb_window_span(p, count) * lanes;
-    return window + (p->has_pointwise ? count * p->mid_channels : 0);
+    int64_t window = cb_mul_sat(cb_mul_sat(p->k_h, cb_window_span(p, count)), lanes);
+    int64_t mid = p->has_pointwise ? cb_mul_sat(count, p->mid_channels) : 0;
+    return mid > INT64_MAX - window ? INT64_MAX : window + mid;
 }
 
 static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params) {
@@ -41,8 +42,7 @@ static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params
     if (rows < 4 * (int64_t)t->threads)
         seg = cb_ceil_div(p->out_w, cb_ceil_div(4 * t->threads, cb_max(rows, 1)));
     seg = cb_min(cb_max(seg, 64), p->out_w);
-    while (seg > 8 && worker_floats(p, seg) * (int64_t)sizeof(float) > (int64_t)t->tile_bytes)
-        seg /= 2;
+    while (seg > 1 && worker_floats(p, seg) > (int64_t)(t->tile_bytes / sizeof(float))) seg /= 2;
     params->tile = seg;
     params->tasks = cb_segment_tasks(p, seg);
     params->worker_floats = (size_t)worker_floats(p, seg);

@@ -21,7 +21,7 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
 
 static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params) {
     int64_t per_position = row_floats(p) + (p->has_pointwise ? p->mid_channels : 0);
-    int64_t tile = (int64_t)t->tile_bytes / (per_position * (int64_t)sizeof(float));
+    int64_t tile = (int64_t)(t->tile_bytes / sizeof(float)) / per_position;
     tile = cb_max(tile, 1);
     /* Enough tiles for every worker when the batch alone does not provide them. */
     if (p->batch < t->threads)
@@ -29,7 +29,7 @@ static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params
     tile = cb_min(tile, p->out_plane);
     params->tile = tile;
     params->tasks = p->batch * cb_ceil_div(p->out_plane, tile);
-    params->worker_floats = (size_t)(tile * per_position);
+    params->worker_floats = (size_t)cb_mul_sat(tile, per_position);
 }
 
 static double cost(const cb_problem *p, const cb_params *params) {

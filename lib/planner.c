@@ -72,23 +72,23 @@ static convblas_status resolve_forced(const convblas_plan_options *o, int *force
 static bool fit_workspace(const cb_strategy *s, const cb_problem *p, const cb_tuning *t,
                           cb_candidate *c) {
     cb_tuning local = *t;
+    size_t max_floats = t->workspace_limit / sizeof(float);
     for (;;) {
         s->configure(p, &local, &c->params);
-        int64_t tasks = c->params.tasks > 0 ? c->params.tasks : 1;
-        int threads = (int)cb_min(t->threads, tasks);
-        size_t per = c->params.worker_floats * sizeof(float);
-        while (threads > 1 && per * (size_t)threads > t->workspace_limit) threads--;
-        if (per * (size_t)threads <= t->workspace_limit) {
+        int threads = (int)cb_min(t->threads, cb_max(c->params.tasks, 1));
+        size_t per = c->params.worker_floats; /* floats, compared before any product */
+        while (threads > 1 && per > max_floats / (size_t)threads) threads--;
+        if (per <= max_floats / (size_t)threads) {
             c->params.threads = threads;
-            c->params.workspace = per * (size_t)threads;
+            c->params.workspace = per * (size_t)threads * sizeof(float);
             return true;
         }
-        if (local.tile_bytes <= 1024 || per <= 4096) break;
+        if (c->params.tile <= 1 || local.tile_bytes < 2 * sizeof(float)) break;
         local.tile_bytes /= 2;
     }
     snprintf(c->reason, sizeof c->reason,
-             "needs %zu bytes of workspace for its smallest tile, over the limit of %zu",
-             c->params.worker_floats * sizeof(float), t->workspace_limit);
+             "needs %.4g bytes of workspace for its smallest tile, over the limit of %zu",
+             (double)c->params.worker_floats * sizeof(float), t->workspace_limit);
     return false;
 }
 
@@ -128,8 +128,8 @@ static convblas_status nothing_usable(const convblas_plan *plan) {
     for (int i = 0; i < cb_strategy_total && used < (int)sizeof text; i++)
         used += snprintf(text + used, sizeof text - (size_t)used, "%s%s: %s", i ? "; " : "",
                          cb_strategies[i]->name, plan->candidates[i].reason);
-    return cb_fail(CONVBLAS_UNSUPPORTED, "no strategy can run this layer within a workspace "
-                                         "limit of %zu bytes (%s)",
+    return cb_fail(CONVBLAS_UNSUPPORTED, "no strategy can run this layer (workspace limit %zu "
+                                         "bytes): %s",
                    plan->tuning.workspace_limit, text);
 }
 

@@ -3,6 +3,7 @@
 #include "convblas_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define INVALID CONVBLAS_INVALID_ARGUMENT
@@ -121,9 +122,14 @@ static convblas_status derive_dim(const convblas_layer_desc *d, int i, int64_t i
     return CONVBLAS_OK;
 }
 
-static convblas_status too_large(const char *what) {
-    return cb_fail(CONVBLAS_TOO_LARGE, "%s has more elements than convblas can address "
-                                       "(the byte count overflows int64_t)", what);
+static convblas_status too_large(const char *what, const int64_t *factors, int n) {
+    char dims[160] = "";
+    size_t used = 0;
+    for (int i = 0; i < n && used < sizeof dims; i++)
+        used += (size_t)snprintf(dims + used, sizeof dims - used, "%s%lld", i ? " x " : "",
+                                 (long long)factors[i]);
+    return cb_fail(CONVBLAS_TOO_LARGE, "%s (%s elements) is too large: its byte count "
+                                       "overflows int64_t", what, dims);
 }
 
 /* elems = product of the factors, with room to count its bytes. */
@@ -138,19 +144,19 @@ static bool count_elems(int64_t *elems, int n, const int64_t *factors) {
 
 static convblas_status derive_sizes(cb_problem *p) {
     int64_t in_f[] = {p->batch, p->in_h, p->in_w, p->channels};
-    if (!count_elems(&p->in_elems, 4, in_f)) return too_large("the input");
-    if (!count_elems(&p->in_plane, 2, in_f + 1)) return too_large("the input");
+    if (!count_elems(&p->in_elems, 4, in_f)) return too_large("the input", in_f, 4);
+    if (!count_elems(&p->in_plane, 2, in_f + 1)) return too_large("the input", in_f, 4);
     int64_t mid_f[] = {p->groups, p->group_out};
-    if (!count_elems(&p->mid_channels, 2, mid_f)) return too_large("the output channel count");
+    if (!count_elems(&p->mid_channels, 2, mid_f)) return too_large("the output channel count", mid_f, 2);
     if (!p->has_pointwise) p->out_channels = p->mid_channels;
     int64_t out_f[] = {p->batch, p->out_h, p->out_w, p->out_channels};
-    if (!count_elems(&p->out_elems, 4, out_f)) return too_large("the output");
-    if (!count_elems(&p->out_plane, 2, out_f + 1)) return too_large("the output");
+    if (!count_elems(&p->out_elems, 4, out_f)) return too_large("the output", out_f, 4);
+    if (!count_elems(&p->out_plane, 2, out_f + 1)) return too_large("the output", out_f, 4);
     int64_t k_f[] = {p->k_h, p->k_w, p->group_in, p->mid_channels};
-    if (!count_elems(&p->kernel_elems, 4, k_f)) return too_large("the kernel");
-    if (!count_elems(&p->taps, 2, k_f)) return too_large("the kernel");
+    if (!count_elems(&p->kernel_elems, 4, k_f)) return too_large("the kernel", k_f, 4);
+    if (!count_elems(&p->taps, 2, k_f)) return too_large("the kernel", k_f, 4);
     int64_t pw_f[] = {p->mid_channels, p->has_pointwise ? p->out_channels : 0};
-    if (!count_elems(&p->pointwise_elems, 2, pw_f)) return too_large("the pointwise kernel");
+    if (!count_elems(&p->pointwise_elems, 2, pw_f)) return too_large("the pointwise kernel", pw_f, 2);
     /* In double: only a figure for reports and cost models. */
     double positions = (double)p->batch * (double)p->out_plane;
     p->flops = 2.0 * positions * (double)p->mid_channels * (double)(p->taps * p->group_in);
