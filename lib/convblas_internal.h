@@ -38,7 +38,8 @@ static inline int64_t cb_mul_sat(int64_t a, int64_t b) {
 }
 static inline int64_t cb_min(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t cb_max(int64_t a, int64_t b) { return a > b ? a : b; }
-static inline int64_t cb_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/* For a >= 0, b > 0; no a + b - 1 that could overflow. */
+static inline int64_t cb_ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
 
 /* ---- problem.c: the checked problem ------------------------------------------------ */
 

@@ -130,6 +130,37 @@ static void depthwise_cf(const cb_exec *e, const cb_segment *s, float *buf, floa
     }
 }
 
+/* Outputs [t0, t1) of segment s, as a segment of their own. */
+static cb_segment sub_segment(const cb_problem *p, const cb_segment *s, int64_t t0, int64_t t1) {
+    cb_segment r = *s;
+    r.ow0 = s->ow0 + t0;
+    r.count = t1 - t0;
+    r.x0 = s->x0 + t0 * p->s_w;
+    r.span = cb_window_span(p, r.count);
+    r.inside = r.x0 >= 0 && r.x0 + r.span <= p->in_w;
+    return r;
+}
+
+/* The segment in up to three pieces: the outputs whose windows lie inside the input read
+ * it in place; only the edge outputs go through a padded copy. */
+static void depthwise_pieces(const cb_exec *e, const cb_segment *s, float *buf, float *dst,
+                             int64_t dst_ld) {
+    const cb_problem *p = e->p;
+    bool last = p->format == CONVBLAS_CHANNELS_LAST;
+    int64_t lo = s->x0 >= 0 ? 0 : cb_ceil_div(-s->x0, p->s_w);
+    int64_t room = p->in_w - 1 - (p->k_w - 1) * p->d_w - s->x0; /* last start inside */
+    int64_t hi = room < 0 ? 0 : room / p->s_w + 1;
+    lo = cb_min(lo, s->count);
+    hi = cb_min(cb_max(hi, lo), s->count);
+    int64_t cut[4] = {0, lo, hi, s->count};
+    for (int k = 0; k < 3; k++) {
+        if (cut[k] == cut[k + 1]) continue;
+        cb_segment piece = sub_segment(p, s, cut[k], cut[k + 1]);
+        if (last) depthwise_cl(e, &piece, buf, dst + cut[k] * dst_ld, dst_ld);
+        else depthwise_cf(e, &piece, buf, dst + cut[k], dst_ld);
+    }
+}
+
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
     const cb_problem *p = e->p;
     cb_segment s = cb_locate_segment(e->p, e->params->tile, task);
@@ -143,10 +174,8 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
         for (int64_t o = 0; o < p->mid_channels; o++)
             for (int64_t t = 0; t < s.count; t++)
                 dst[last ? t * dst_ld + o : o * dst_ld + t] = 0.0f;
-    } else if (last) {
-        depthwise_cl(e, &s, ws, dst, dst_ld);
     } else {
-        depthwise_cf(e, &s, ws, dst, dst_ld);
+        depthwise_pieces(e, &s, ws, dst, dst_ld);
     }
     if (p->has_pointwise) cb_pointwise_stage(e, mid, s.n, p0, s.count);
     cb_epilogue(p, e->bias, out, s.count, ld);
