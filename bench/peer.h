@@ -12,11 +12,11 @@
 typedef struct bench_case {
     const char *name;
     convblas_layer_desc desc;
-    convblas_shape input, output; /* output from convblas_output_shape */
-    const float *input_data;      /* input in desc.data_format */
-    const float *kernel;          /* Keras kernel or depthwise_kernel */
+    convblas_shape input, output;  /* output from convblas_output_shape */
+    const float *input_data;       /* input in desc.data_format */
+    const float *kernel;           /* Keras kernel or depthwise_kernel */
     const float *pointwise_kernel; /* SEPARABLE only */
-    const float *bias;            /* NULL unless desc.use_bias */
+    const float *bias;             /* NULL unless desc.use_bias */
 } bench_case;
 
 typedef struct bench_peer {

@@ -60,8 +60,8 @@ typedef enum convblas_status {
     CONVBLAS_INVALID_ARGUMENT, /* a descriptor field, shape or pointer is wrong */
     CONVBLAS_UNSUPPORTED,      /* well-formed, but not possible (e.g. forced strategy unfit) */
     CONVBLAS_OUT_OF_MEMORY,
-    CONVBLAS_TOO_LARGE,        /* a size or product overflows */
-    CONVBLAS_IO_ERROR          /* reading or writing a file (wisdom, tensors) */
+    CONVBLAS_TOO_LARGE, /* a size or product overflows */
+    CONVBLAS_IO_ERROR   /* reading or writing a file (wisdom, tensors) */
 } convblas_status;
 
 /* The enumerator's name without the prefix ("OK", "INVALID_ARGUMENT", ...); "UNKNOWN" for a
@@ -130,8 +130,8 @@ typedef struct convblas_layer_desc {
     int64_t groups;           /* CONV; 0 = 1; must divide channels and filters */
     int64_t depth_multiplier; /* DEPTHWISE and SEPARABLE; 0 = 1 */
     convblas_activation activation;
-    float activation_alpha;   /* leaky_relu slope, elu alpha; 0 = Keras default */
-    bool use_bias;            /* false = no bias (Keras's default is true) */
+    float activation_alpha; /* leaky_relu slope, elu alpha; 0 = Keras default */
+    bool use_bias;          /* false = no bias (Keras's default is true) */
 } convblas_layer_desc;
 
 /* A tensor's shape. batch is the product of every leading dimension: Keras's extended

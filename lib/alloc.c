@@ -15,14 +15,18 @@ void cb_fault_fail_nth(int64_t n) {
     fail_at = n;
     count = 0;
 }
-int64_t cb_fault_allocations(void) { return count; }
+int64_t cb_fault_allocations(void) {
+    return count;
+}
 
 static bool injected_failure(void) {
     int64_t n = count++;
     return fail_at >= 0 && n == fail_at;
 }
 #else
-static bool injected_failure(void) { return false; }
+static bool injected_failure(void) {
+    return false;
+}
 #endif
 
 void *cb_malloc(size_t bytes) {
@@ -35,4 +39,6 @@ void *cb_calloc(size_t count_, size_t size) {
     return calloc(count_ ? count_ : 1, size ? size : 1);
 }
 
-void cb_free(void *ptr) { free(ptr); }
+void cb_free(void *ptr) {
+    free(ptr);
+}

@@ -15,7 +15,9 @@ void cb_sgemm(cb_trans ta, cb_trans tb, int64_t m, int64_t n, int64_t k, const f
                 (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-int64_t cb_blas_int_max(void) { return INT_MAX; }
+int64_t cb_blas_int_max(void) {
+    return INT_MAX;
+}
 
 #ifdef CONVBLAS_HAVE_OPENBLAS_THREADS
 /* OpenBLAS's thread count is process-wide. While any convblas call runs its own workers,
@@ -44,8 +46,8 @@ static char description[200];
 static pthread_once_t description_once = PTHREAD_ONCE_INIT;
 
 static void describe_blas(void) {
-    snprintf(description, sizeof description, "OpenBLAS (%s), core %s",
-             openblas_get_config(), openblas_get_corename());
+    snprintf(description, sizeof description, "OpenBLAS (%s), core %s", openblas_get_config(),
+             openblas_get_corename());
 }
 
 const char *cb_blas_description(void) {
@@ -57,5 +59,7 @@ const char *cb_blas_description(void) {
  * environment variable set so), as the README says. */
 void cb_blas_serial_enter(void) {}
 void cb_blas_serial_leave(void) {}
-const char *cb_blas_description(void) { return CONVBLAS_BLAS_NAME " (generic CBLAS)"; }
+const char *cb_blas_description(void) {
+    return CONVBLAS_BLAS_NAME " (generic CBLAS)";
+}
 #endif

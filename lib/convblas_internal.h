@@ -36,10 +36,16 @@ static inline int64_t cb_mul_sat(int64_t a, int64_t b) {
     int64_t r;
     return cb_mul(a, b, &r) ? r : INT64_MAX;
 }
-static inline int64_t cb_min(int64_t a, int64_t b) { return a < b ? a : b; }
-static inline int64_t cb_max(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t cb_min(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+static inline int64_t cb_max(int64_t a, int64_t b) {
+    return a > b ? a : b;
+}
 /* For a >= 0, b > 0; no a + b - 1 that could overflow. */
-static inline int64_t cb_ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+static inline int64_t cb_ceil_div(int64_t a, int64_t b) {
+    return a / b + (a % b != 0);
+}
 
 /* ---- problem.c: the checked problem ------------------------------------------------ */
 
@@ -69,10 +75,10 @@ typedef struct cb_problem {
     bool has_pointwise;                  /* SEPARABLE: stage 2 from mid_channels */
     int64_t out_channels;                /* channels of the layer's output */
 
-    int64_t in_plane, out_plane;         /* spatial elements per channel */
-    int64_t in_elems, out_elems;         /* whole tensors, batch included */
+    int64_t in_plane, out_plane; /* spatial elements per channel */
+    int64_t in_elems, out_elems; /* whole tensors, batch included */
     int64_t kernel_elems, pointwise_elems;
-    double flops;                        /* 2 per multiply-add of the mathematical layer */
+    double flops; /* 2 per multiply-add of the mathematical layer */
 } cb_problem;
 
 /* Validates and derives; on failure sets the last error and returns its status. */
@@ -84,8 +90,7 @@ convblas_status cb_problem_init(cb_problem *p, const convblas_layer_desc *desc,
 /* Adds bias and applies the activation to `positions` output positions of every output
  * channel, starting at c: channels_last rows of out_channels (ld = out_channels), or
  * channels_first rows of positions per channel (ld = distance between channels). */
-void cb_epilogue(const cb_problem *p, const float *bias, float *c, int64_t positions,
-                 int64_t ld);
+void cb_epilogue(const cb_problem *p, const float *bias, float *c, int64_t positions, int64_t ld);
 
 /* ---- blas.c: the one file that includes the CBLAS header ---------------------------- */
 
@@ -108,19 +113,19 @@ const char *cb_blas_description(void);
 /* Runs fn(ctx, worker, task) for every task in [0, tasks) on up to `workers` threads
  * (the caller is worker 0). Tasks are handed out dynamically; a worker index is unique
  * among concurrently running workers of this call, so it can select a workspace slice. */
-void cb_parallel_for(int workers, int64_t tasks,
-                     void (*fn)(void *ctx, int worker, int64_t task), void *ctx);
+void cb_parallel_for(int workers, int64_t tasks, void (*fn)(void *ctx, int worker, int64_t task),
+                     void *ctx);
 int cb_online_cpus(void);
 
 /* ---- strategies -------------------------------------------------------------------- */
 
 /* What plan creation decides for a strategy, and what its tasks read. */
 typedef struct cb_params {
-    int64_t tile;          /* output positions per task (strategy-specific unit) */
-    int64_t tasks;         /* independent pieces of work */
-    int threads;           /* workers that execute runs: <= tasks */
-    size_t worker_floats;  /* workspace floats each worker needs */
-    size_t workspace;      /* bytes: threads * worker_floats * sizeof(float) */
+    int64_t tile;         /* output positions per task (strategy-specific unit) */
+    int64_t tasks;        /* independent pieces of work */
+    int threads;          /* workers that execute runs: <= tasks */
+    size_t worker_floats; /* workspace floats each worker needs */
+    size_t workspace;     /* bytes: threads * worker_floats * sizeof(float) */
 } cb_params;
 
 /* Build-time and per-plan knobs the strategies size themselves with. */
@@ -160,9 +165,9 @@ extern const int cb_strategy_total;
 
 /* Cost-model constants (seconds per unit), shared by the strategies' cost functions. */
 typedef struct cb_machine_model {
-    double gemm_flops;  /* single-thread sgemm rate on large blocks */
-    double copy_bytes;  /* single-thread memory rate for streaming copies */
-    double call_cost;   /* fixed cost of one small BLAS call */
+    double gemm_flops; /* single-thread sgemm rate on large blocks */
+    double copy_bytes; /* single-thread memory rate for streaming copies */
+    double call_cost;  /* fixed cost of one small BLAS call */
 } cb_machine_model;
 extern const cb_machine_model cb_machine;
 

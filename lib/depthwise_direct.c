@@ -68,16 +68,17 @@ static int64_t first_row(const cb_problem *p, const cb_segment *s) {
 
 /* channels_last window copy: zero-padded, each channel repeated depth_multiplier times so
  * that the kernel sees one input lane per output channel. */
-static void copy_window_cl(const cb_problem *p, const float *img, const cb_segment *s,
-                           float *buf) {
+static void copy_window_cl(const cb_problem *p, const float *img, const cb_segment *s, float *buf) {
     int64_t C = p->channels, M = p->group_out, ctot = p->mid_channels;
     for (int64_t r = 0; r < s->i1 - s->i0; r++) {
         const float *row = img + (first_row(p, s) + r * p->d_h) * p->in_w * C;
         for (int64_t u = 0; u < s->span; u++) {
             float *dst = buf + (r * s->span + u) * ctot;
             int64_t iw = s->x0 + u;
-            if (iw < 0 || iw >= p->in_w) memset(dst, 0, (size_t)ctot * sizeof(float));
-            else if (M == 1) memcpy(dst, row + iw * C, (size_t)C * sizeof(float));
+            if (iw < 0 || iw >= p->in_w)
+                memset(dst, 0, (size_t)ctot * sizeof(float));
+            else if (M == 1)
+                memcpy(dst, row + iw * C, (size_t)C * sizeof(float));
             else
                 for (int64_t c = 0; c < C; c++)
                     for (int64_t m = 0; m < M; m++) dst[c * M + m] = row[iw * C + c];
@@ -94,8 +95,8 @@ static void depthwise_cl(const cb_exec *e, const cb_segment *s, float *buf, floa
     int64_t rows = s->i1 - s->i0;
     if (s->inside && p->group_out == 1) {
         const float *x = img + (first_row(p, s) * p->in_w + s->x0) * C;
-        cb_dw_channels_last(x, p->d_h * p->in_w * C, rows, p->k_w, p->s_w, p->d_w, C, w, ctot,
-                            dst, dst_ld, s->count, ctot);
+        cb_dw_channels_last(x, p->d_h * p->in_w * C, rows, p->k_w, p->s_w, p->d_w, C, w, ctot, dst,
+                            dst_ld, s->count, ctot);
         return;
     }
     copy_window_cl(p, img, s, buf);
@@ -156,8 +157,10 @@ static void depthwise_pieces(const cb_exec *e, const cb_segment *s, float *buf, 
     for (int k = 0; k < 3; k++) {
         if (cut[k] == cut[k + 1]) continue;
         cb_segment piece = sub_segment(p, s, cut[k], cut[k + 1]);
-        if (last) depthwise_cl(e, &piece, buf, dst + cut[k] * dst_ld, dst_ld);
-        else depthwise_cf(e, &piece, buf, dst + cut[k], dst_ld);
+        if (last)
+            depthwise_cl(e, &piece, buf, dst + cut[k] * dst_ld, dst_ld);
+        else
+            depthwise_cf(e, &piece, buf, dst + cut[k], dst_ld);
     }
 }
 
@@ -166,7 +169,8 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
     cb_segment s = cb_locate_segment(e->p, e->params->tile, task);
     int64_t p0 = s.oh * p->out_w + s.ow0, ld;
     float *out = cb_output_tile(e, s.n, p0, &ld);
-    float *mid = ws + (worker_floats(p, s.count) - (p->has_pointwise ? s.count * p->mid_channels : 0));
+    float *mid =
+        ws + (worker_floats(p, s.count) - (p->has_pointwise ? s.count * p->mid_channels : 0));
     bool last = p->format == CONVBLAS_CHANNELS_LAST;
     float *dst = p->has_pointwise ? mid : out;
     int64_t dst_ld = p->has_pointwise ? (last ? p->mid_channels : s.count) : ld;

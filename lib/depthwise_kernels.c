@@ -9,9 +9,9 @@
  * vector of a tap is loaded once for RB outputs. */
 enum { RB = 4 };
 
-VINLINE void cl_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
-                            int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
-                            int64_t dst_ld, int64_t t, int64_t o) {
+VINLINE void cl_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s, int64_t d,
+                      int64_t cs, const float *w, int64_t ctot, float *dst, int64_t dst_ld,
+                      int64_t t, int64_t o) {
     vf acc[RB] = {{0}};
     for (int64_t i = 0; i < rows; i++) {
         const float *xr = x + i * x_row + o;
@@ -26,8 +26,8 @@ VINLINE void cl_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, i
 }
 
 VINLINE void cl_single(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
-                             int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
-                             int64_t dst_ld, int64_t t, int64_t o) {
+                       int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
+                       int64_t dst_ld, int64_t t, int64_t o) {
     vf acc = {0};
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < kw; j++)
@@ -37,9 +37,9 @@ VINLINE void cl_single(const float *x, int64_t x_row, int64_t rows, int64_t kw, 
 }
 
 /* Channels past the last full vector: plain loops. */
-static void cl_tail(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
-                    int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
-                    int64_t dst_ld, int64_t count, int64_t o0, int64_t nch) {
+static void cl_tail(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s, int64_t d,
+                    int64_t cs, const float *w, int64_t ctot, float *dst, int64_t dst_ld,
+                    int64_t count, int64_t o0, int64_t nch) {
     for (int64_t t = 0; t < count; t++)
         for (int64_t o = o0; o < nch; o++) {
             float acc = 0.0f;
@@ -67,7 +67,7 @@ void cb_dw_channels_last(const float *x, int64_t x_row, int64_t rows, int64_t kw
 /* channels_first, stride 1: RB vectors of consecutive positions; each tap's weight is one
  * broadcast for RB * VL outputs. */
 VINLINE void cf_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t d,
-                            const float *w, int64_t w_tap, float *dst, int64_t t) {
+                      const float *w, int64_t w_tap, float *dst, int64_t t) {
     vf acc[RB] = {{0}};
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < kw; j++) {
@@ -83,7 +83,8 @@ void cb_dw_channels_first(const float *x, int64_t x_row, int64_t rows, int64_t k
                           int64_t d, const float *w, int64_t w_tap, float *dst, int64_t count) {
     int64_t t = 0;
     if (s == 1)
-        for (; t + RB * VL <= count; t += RB * VL) cf_block(x, x_row, rows, kw, d, w, w_tap, dst, t);
+        for (; t + RB * VL <= count; t += RB * VL)
+            cf_block(x, x_row, rows, kw, d, w, w_tap, dst, t);
     for (; t < count; t++) {
         float acc = 0.0f;
         for (int64_t i = 0; i < rows; i++)

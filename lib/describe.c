@@ -11,8 +11,8 @@ static const char *op_name(convblas_op op, int rank) {
 }
 
 static const char *activation_name(convblas_activation a) {
-    static const char *names[] = {"linear", "relu",    "relu6",    "sigmoid",
-                                  "tanh",   "gelu",    "swish",    "elu",
+    static const char *names[] = {"linear",   "relu",         "relu6",      "sigmoid",
+                                  "tanh",     "gelu",         "swish",      "elu",
                                   "softplus", "hard_sigmoid", "hard_swish", "leaky_relu"};
     return names[a];
 }
@@ -38,8 +38,10 @@ static void put_shape(text *t, const char *label, const convblas_shape *s, int r
                       convblas_data_format f) {
     put(t, "%s (batch %lld, ", label, (long long)s->batch);
     if (f == CONVBLAS_CHANNELS_FIRST) put(t, "C %lld, ", (long long)s->channels);
-    if (rank == 2) put(t, "%lld x %lld", (long long)s->spatial[0], (long long)s->spatial[1]);
-    else put(t, "%lld", (long long)s->spatial[0]);
+    if (rank == 2)
+        put(t, "%lld x %lld", (long long)s->spatial[0], (long long)s->spatial[1]);
+    else
+        put(t, "%lld", (long long)s->spatial[0]);
     if (f == CONVBLAS_CHANNELS_LAST) put(t, ", C %lld", (long long)s->channels);
     put(t, ")");
 }
@@ -47,10 +49,13 @@ static void put_shape(text *t, const char *label, const convblas_shape *s, int r
 static void put_layer(text *t, const cb_problem *p) {
     int r = p->desc.rank;
     put(t, "layer: %s, kernel ", op_name(p->op, r));
-    if (r == 2) put(t, "%lldx%lld", (long long)p->k_h, (long long)p->k_w);
-    else put(t, "%lld", (long long)p->k_w);
-    put(t, ", strides %lldx%lld, dilation %lldx%lld, pad (%lld,%lld)x(%lld,%lld), groups %lld, "
-           "activation %s, bias %s\n",
+    if (r == 2)
+        put(t, "%lldx%lld", (long long)p->k_h, (long long)p->k_w);
+    else
+        put(t, "%lld", (long long)p->k_w);
+    put(t,
+        ", strides %lldx%lld, dilation %lldx%lld, pad (%lld,%lld)x(%lld,%lld), groups %lld, "
+        "activation %s, bias %s\n",
         (long long)p->s_h, (long long)p->s_w, (long long)p->d_h, (long long)p->d_w,
         (long long)p->pad_top, (long long)p->pad_bottom, (long long)p->pad_left,
         (long long)p->pad_right, (long long)p->groups, activation_name(p->activation),
@@ -59,21 +64,20 @@ static void put_layer(text *t, const cb_problem *p) {
     put(t, " -> ");
     put_shape(t, "output", &p->output, r, p->format);
     put(t, ", %s, %.3g GFLOP\n",
-        p->format == CONVBLAS_CHANNELS_LAST ? "channels_last" : "channels_first",
-        p->flops * 1e-9);
+        p->format == CONVBLAS_CHANNELS_LAST ? "channels_last" : "channels_first", p->flops * 1e-9);
 }
 
 static void put_choice(text *t, const convblas_plan *plan) {
     const cb_candidate *c = &plan->candidates[plan->chosen];
     put(t, "strategy: %s (%s) -- %s\n", cb_strategies[plan->chosen]->name,
         cb_strategies[plan->chosen]->summary,
-        plan->forced_by ? "forced" : plan->mode == CONVBLAS_MEASURE ? "fastest measured"
-                                                                     : "lowest estimated cost");
+        plan->forced_by                  ? "forced"
+        : plan->mode == CONVBLAS_MEASURE ? "fastest measured"
+                                         : "lowest estimated cost");
     if (plan->forced_by) put(t, "forced by: %s\n", plan->forced_by);
     put(t, "parameters: tile %lld, tasks %lld, threads %d (BLAS single-threaded in each)\n",
         (long long)c->params.tile, (long long)c->params.tasks, c->params.threads);
-    put(t, "workspace: %zu bytes (limit %zu)\n", c->params.workspace,
-        plan->tuning.workspace_limit);
+    put(t, "workspace: %zu bytes (limit %zu)\n", c->params.workspace, plan->tuning.workspace_limit);
     put(t, "estimated time: %.4g ms", c->estimate * 1e3);
     if (c->measured > 0) put(t, ", measured %.4g ms", c->measured * 1e3);
     put(t, "\n");
@@ -95,9 +99,11 @@ int convblas_plan_describe(const convblas_plan *plan, char *buf, size_t size) {
     for (int i = 0; i < cb_strategy_total; i++) {
         const cb_candidate *c = &plan->candidates[i];
         if (i == plan->chosen || i == plan->runner_up) continue;
-        if (c->usable) put(&t, "also usable: %s, estimated %.4g ms\n", cb_strategies[i]->name,
-                           c->estimate * 1e3);
-        else put(&t, "rejected: %s: %s\n", cb_strategies[i]->name, c->reason);
+        if (c->usable)
+            put(&t, "also usable: %s, estimated %.4g ms\n", cb_strategies[i]->name,
+                c->estimate * 1e3);
+        else
+            put(&t, "rejected: %s: %s\n", cb_strategies[i]->name, c->reason);
     }
     return (int)t.len;
 }

@@ -20,7 +20,9 @@ VINLINE vf as_float(vi x) {
 VINLINE vf select(vi mask, vf a, vf b) {
     return as_float((as_int(a) & mask) | (as_int(b) & ~mask));
 }
-VINLINE vf vabs(vf x) { return as_float(as_int(x) & 0x7fffffff); }
+VINLINE vf vabs(vf x) {
+    return as_float(as_int(x) & 0x7fffffff);
+}
 VINLINE vf copy_sign(vf magnitude, vf sign) {
     return as_float((as_int(magnitude) & 0x7fffffff) | (as_int(sign) & (int32_t)0x80000000));
 }
@@ -110,7 +112,9 @@ VINLINE vf v_erf(vf x) {
     return copy_sign(y, x);
 }
 
-VINLINE vf v_sigmoid(vf x) { return 1.0f / (1.0f + v_exp(-x)); }
+VINLINE vf v_sigmoid(vf x) {
+    return 1.0f / (1.0f + v_exp(-x));
+}
 
 VINLINE vf v_relu6(vf x) {
     return select(x < 0.0f, vsplat(0.0f), select(x > 6.0f, vsplat(6.0f), x));
@@ -118,22 +122,32 @@ VINLINE vf v_relu6(vf x) {
 
 VINLINE vf activate(convblas_activation a, float alpha, vf x) {
     switch (a) {
-    case CONVBLAS_LINEAR: return x;
-    case CONVBLAS_RELU: return select(x < 0.0f, vsplat(0.0f), x);
-    case CONVBLAS_RELU6: return v_relu6(x);
-    case CONVBLAS_SIGMOID: return v_sigmoid(x);
-    case CONVBLAS_TANH: return v_tanh(x);
-    case CONVBLAS_GELU: return 0.5f * x * (1.0f + v_erf(x * 0.70710678118654752f));
-    case CONVBLAS_SWISH: return x * v_sigmoid(x);
-    case CONVBLAS_ELU: return select(x > 0.0f, x, alpha * v_expm1(x));
+    case CONVBLAS_LINEAR:
+        return x;
+    case CONVBLAS_RELU:
+        return select(x < 0.0f, vsplat(0.0f), x);
+    case CONVBLAS_RELU6:
+        return v_relu6(x);
+    case CONVBLAS_SIGMOID:
+        return v_sigmoid(x);
+    case CONVBLAS_TANH:
+        return v_tanh(x);
+    case CONVBLAS_GELU:
+        return 0.5f * x * (1.0f + v_erf(x * 0.70710678118654752f));
+    case CONVBLAS_SWISH:
+        return x * v_sigmoid(x);
+    case CONVBLAS_ELU:
+        return select(x > 0.0f, x, alpha * v_expm1(x));
     case CONVBLAS_SOFTPLUS:
         return select(x > 0.0f, x, vsplat(0.0f)) + v_log1p_unit(v_exp(-vabs(x)));
     case CONVBLAS_HARD_SIGMOID: {
         vf y = x * 0.2f + 0.5f;
         return select(y < 0.0f, vsplat(0.0f), select(y > 1.0f, vsplat(1.0f), y));
     }
-    case CONVBLAS_HARD_SWISH: return x * v_relu6(x + 3.0f) * (1.0f / 6.0f);
-    case CONVBLAS_LEAKY_RELU: return select(x < 0.0f, alpha * x, x);
+    case CONVBLAS_HARD_SWISH:
+        return x * v_relu6(x + 3.0f) * (1.0f / 6.0f);
+    case CONVBLAS_LEAKY_RELU:
+        return select(x < 0.0f, alpha * x, x);
     }
     return x;
 }
@@ -158,8 +172,7 @@ static void activate_span(convblas_activation a, float alpha, float *x, int64_t 
     memcpy(x + i, xt, (size_t)rest * sizeof(float));
 }
 
-void cb_epilogue(const cb_problem *p, const float *bias, float *c, int64_t positions,
-                 int64_t ld) {
+void cb_epilogue(const cb_problem *p, const float *bias, float *c, int64_t positions, int64_t ld) {
     const float *b = p->use_bias ? bias : NULL;
     if (!b && p->activation == CONVBLAS_LINEAR) return;
     if (p->format == CONVBLAS_CHANNELS_LAST) {
@@ -167,7 +180,6 @@ void cb_epilogue(const cb_problem *p, const float *bias, float *c, int64_t posit
             activate_span(p->activation, p->alpha, c + r * ld, p->out_channels, b, 0.0f);
     } else {
         for (int64_t ch = 0; ch < p->out_channels; ch++)
-            activate_span(p->activation, p->alpha, c + ch * ld, positions, NULL,
-                          b ? b[ch] : 0.0f);
+            activate_span(p->activation, p->alpha, c + ch * ld, positions, NULL, b ? b[ch] : 0.0f);
     }
 }

@@ -13,17 +13,23 @@ typedef struct task_ctx {
 
 static void run_one(void *ctx, int worker, int64_t task) {
     task_ctx *t = ctx;
-    float *ws = t->exec.workspace ? t->exec.workspace + (size_t)worker * t->exec.params->worker_floats
-                                  : NULL;
+    float *ws = t->exec.workspace
+                    ? t->exec.workspace + (size_t)worker * t->exec.params->worker_floats
+                    : NULL;
     t->strategy->run_task(&t->exec, task, ws);
 }
 
-void cb_run_strategy(const convblas_plan *plan, int s, const float *in,
-                     const convblas_weights *w, float *out, void *workspace) {
+void cb_run_strategy(const convblas_plan *plan, int s, const float *in, const convblas_weights *w,
+                     float *out, void *workspace) {
     const cb_candidate *c = &plan->candidates[s];
     task_ctx t = {
-        .exec = {.p = &plan->problem, .params = &c->params, .in = in, .kernel = w->kernel,
-                 .pointwise = w->pointwise_kernel, .bias = w->bias, .out = out,
+        .exec = {.p = &plan->problem,
+                 .params = &c->params,
+                 .in = in,
+                 .kernel = w->kernel,
+                 .pointwise = w->pointwise_kernel,
+                 .bias = w->bias,
+                 .out = out,
                  .workspace = workspace},
         .strategy = cb_strategies[s],
     };
@@ -54,15 +60,15 @@ static convblas_status check_operands(const convblas_plan *plan, const float *in
     if (p->use_bias && !w->bias)
         return cb_fail(INVALID, "weights->bias is NULL but the layer has use_bias");
     if (overlap(in, p->in_elems, out, p->out_elems))
-        return cb_fail(INVALID, "input and output overlap: convblas does not compute in place "
-                                "(give the output its own %lld floats)",
+        return cb_fail(INVALID,
+                       "input and output overlap: convblas does not compute in place "
+                       "(give the output its own %lld floats)",
                        (long long)p->out_elems);
     return CONVBLAS_OK;
 }
 
 convblas_status convblas_execute(const convblas_plan *plan, const float *input,
-                                 const convblas_weights *weights, float *output,
-                                 void *workspace) {
+                                 const convblas_weights *weights, float *output, void *workspace) {
     convblas_status st = check_operands(plan, input, weights, output);
     if (st) return st;
     if (plan->problem.out_elems == 0) return CONVBLAS_OK;
@@ -71,8 +77,9 @@ convblas_status convblas_execute(const convblas_plan *plan, const float *input,
     if (!workspace && bytes > 0) {
         workspace = owned = cb_malloc(bytes);
         if (!owned)
-            return cb_fail(CONVBLAS_OUT_OF_MEMORY, "out of memory allocating %zu bytes of "
-                                                   "workspace (pass your own to execute)",
+            return cb_fail(CONVBLAS_OUT_OF_MEMORY,
+                           "out of memory allocating %zu bytes of "
+                           "workspace (pass your own to execute)",
                            bytes);
     }
     cb_run_strategy(plan, plan->chosen, input, weights, output, workspace);

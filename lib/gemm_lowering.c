@@ -36,8 +36,8 @@ void cb_pointwise_stage(const cb_exec *e, const float *mid, int64_t n, int64_t p
         cb_sgemm(CB_NO_TRANS, CB_NO_TRANS, positions, p->out_channels, p->mid_channels, mid,
                  p->mid_channels, e->pointwise, p->out_channels, 0.0f, out, ld);
     else
-        cb_sgemm(CB_TRANS, CB_NO_TRANS, p->out_channels, positions, p->mid_channels,
-                 e->pointwise, p->out_channels, mid, positions, 0.0f, out, ld);
+        cb_sgemm(CB_TRANS, CB_NO_TRANS, p->out_channels, positions, p->mid_channels, e->pointwise,
+                 p->out_channels, mid, positions, 0.0f, out, ld);
 }
 
 int64_t cb_window_span(const cb_problem *p, int64_t count) {
@@ -50,8 +50,8 @@ int64_t cb_segment_tasks(const cb_problem *p, int64_t tile) {
 
 cb_segment cb_locate_segment(const cb_problem *p, int64_t tile, int64_t task) {
     int64_t segs = cb_ceil_div(p->out_w, tile);
-    cb_segment s = {.n = task / segs / p->out_h, .oh = task / segs % p->out_h,
-                    .ow0 = task % segs * tile};
+    cb_segment s = {
+        .n = task / segs / p->out_h, .oh = task / segs % p->out_h, .ow0 = task % segs * tile};
     s.count = cb_min(tile, p->out_w - s.ow0);
     /* Kernel rows whose input row exists: ih = oh * s_h + i * d_h - pad_top in [0, in_h). */
     int64_t top = s.oh * p->s_h - p->pad_top;

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static int64_t row_floats(const cb_problem *p) { return p->taps * p->channels; }
+static int64_t row_floats(const cb_problem *p) {
+    return p->taps * p->channels;
+}
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
     int64_t big = cb_max(cb_max(row_floats(p), p->mid_channels), p->out_channels);
@@ -44,8 +46,8 @@ static double cost(const cb_problem *p, const cb_params *params) {
 
 /* channels_last: row q of col is position p0 + q; its floats run (group, tap, channel of
  * the group), so group g's GEMM operand starts at g * taps * Cg with lda = taps * C. */
-static void unfold_channels_last(const cb_problem *p, const float *img, int64_t p0,
-                                 int64_t count, float *col) {
+static void unfold_channels_last(const cb_problem *p, const float *img, int64_t p0, int64_t count,
+                                 float *col) {
     int64_t C = p->channels, Cg = p->group_in, Kg = p->taps * Cg;
     for (int64_t q = 0; q < count; q++) {
         int64_t oh = (p0 + q) / p->out_w, ow = (p0 + q) % p->out_w;
@@ -58,8 +60,10 @@ static void unfold_channels_last(const cb_problem *p, const float *img, int64_t 
                 bool inside = ih >= 0 && ih < p->in_h && iw >= 0 && iw < p->in_w;
                 const float *src = inside ? img + (ih * p->in_w + iw) * C : NULL;
                 if (p->groups == 1) {
-                    if (inside) memcpy(row + tap * C, src, (size_t)C * sizeof(float));
-                    else memset(row + tap * C, 0, (size_t)C * sizeof(float));
+                    if (inside)
+                        memcpy(row + tap * C, src, (size_t)C * sizeof(float));
+                    else
+                        memset(row + tap * C, 0, (size_t)C * sizeof(float));
                     continue;
                 }
                 for (int64_t g = 0; g < p->groups; g++) {
@@ -73,8 +77,8 @@ static void unfold_channels_last(const cb_problem *p, const float *img, int64_t 
 
 /* channels_first: col is (group, tap, channel of the group) rows of `count` positions, the
  * transpose of the channels_last layout, so the GEMM produces channel-major output. */
-static void unfold_channels_first(const cb_problem *p, const float *img, int64_t p0,
-                                  int64_t count, float *col) {
+static void unfold_channels_first(const cb_problem *p, const float *img, int64_t p0, int64_t count,
+                                  float *col) {
     int64_t Cg = p->group_in, Kg = p->taps * Cg;
     for (int64_t c = 0; c < p->channels; c++) {
         const float *plane = img + c * p->in_plane;
@@ -96,8 +100,7 @@ static void unfold_channels_first(const cb_problem *p, const float *img, int64_t
 }
 
 /* Stage 1 for one tile: grouped GEMMs from col into dst (ld as the layout needs). */
-static void stage_one(const cb_exec *e, const float *col, int64_t count, float *dst,
-                      int64_t ld) {
+static void stage_one(const cb_exec *e, const float *col, int64_t count, float *dst, int64_t ld) {
     const cb_problem *p = e->p;
     int64_t Kg = p->taps * p->group_in, Fg = p->group_out, M = p->mid_channels;
     for (int64_t g = 0; g < p->groups; g++) {
@@ -117,8 +120,10 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
     int64_t count = cb_min(e->params->tile, p->out_plane - p0);
     const float *img = e->in + n * p->in_plane * p->channels;
     float *col = ws;
-    if (p->format == CONVBLAS_CHANNELS_LAST) unfold_channels_last(p, img, p0, count, col);
-    else unfold_channels_first(p, img, p0, count, col);
+    if (p->format == CONVBLAS_CHANNELS_LAST)
+        unfold_channels_last(p, img, p0, count, col);
+    else
+        unfold_channels_first(p, img, p0, count, col);
     int64_t ld;
     float *out = cb_output_tile(e, n, p0, &ld);
     if (p->has_pointwise) {

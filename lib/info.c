@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *convblas_version(void) { return CONVBLAS_VERSION; }
+const char *convblas_version(void) {
+    return CONVBLAS_VERSION;
+}
 
 static char info[768];
 static pthread_once_t info_once = PTHREAD_ONCE_INIT;

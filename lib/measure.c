@@ -62,7 +62,8 @@ convblas_status cb_measure_candidates(convblas_plan *plan) {
     } else {
         fill(in, p->in_elems);
         fill(w, weights);
-        convblas_weights cw = {.kernel = w, .pointwise_kernel = w + p->kernel_elems,
+        convblas_weights cw = {.kernel = w,
+                               .pointwise_kernel = w + p->kernel_elems,
                                .bias = w + p->kernel_elems + p->pointwise_elems};
         for (int i = 0; i < cb_strategy_total; i++)
             if (plan->candidates[i].usable)

@@ -62,11 +62,11 @@ static struct {
     bool busy;           /* a loop owns the pool */
     uint64_t generation; /* bumped for every loop */
     loop *job;
-    int job_workers;     /* workers 0..job_workers-1 take part */
-    int pending;         /* pool workers of this loop not yet finished */
+    int job_workers; /* workers 0..job_workers-1 take part */
+    int pending;     /* pool workers of this loop not yet finished */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
-        .wake = PTHREAD_COND_INITIALIZER,
-        .done = PTHREAD_COND_INITIALIZER};
+          .wake = PTHREAD_COND_INITIALIZER,
+          .done = PTHREAD_COND_INITIALIZER};
 
 static void *pool_worker(void *arg) {
     int self = (int)(intptr_t)arg;
@@ -100,8 +100,7 @@ static int grow_pool(int want) {
     return pool.size;
 }
 
-void cb_parallel_for(int workers, int64_t tasks, void (*fn)(void *, int, int64_t),
-                     void *ctx) {
+void cb_parallel_for(int workers, int64_t tasks, void (*fn)(void *, int, int64_t), void *ctx) {
     loop l = {.fn = fn, .ctx = ctx, .tasks = tasks};
     atomic_init(&l.next, 0);
     if (workers > MAX_WORKERS) workers = MAX_WORKERS;

@@ -10,8 +10,8 @@ enum { CB_MAX_STRATEGIES = 16, CB_REASON_SIZE = 192 };
 typedef struct cb_candidate {
     bool usable;
     cb_params params;
-    double estimate; /* seconds, cost model */
-    double measured; /* seconds, MEASURE only; 0 when not timed */
+    double estimate;             /* seconds, cost model */
+    double measured;             /* seconds, MEASURE only; 0 when not timed */
     char reason[CB_REASON_SIZE]; /* why not usable */
 } cb_candidate;
 
@@ -31,7 +31,7 @@ convblas_status cb_measure_candidates(convblas_plan *plan);
 
 /* Runs strategy index s of plan with the given operands (execute's core, used by
  * MEASURE too). workspace must hold the candidate's workspace. */
-void cb_run_strategy(const convblas_plan *plan, int s, const float *in,
-                     const convblas_weights *w, float *out, void *workspace);
+void cb_run_strategy(const convblas_plan *plan, int s, const float *in, const convblas_weights *w,
+                     float *out, void *workspace);
 
 #endif

@@ -24,8 +24,10 @@ static convblas_status resolve_threads(const convblas_plan_options *o, int *thre
         errno = 0;
         long v = strtol(env, &end, 10);
         if (errno || *end || v < 1 || v > 4096)
-            return cb_fail(INVALID, "CONVBLAS_NUM_THREADS (\"%s\") must be an integer from 1 "
-                                    "to 4096", env);
+            return cb_fail(INVALID,
+                           "CONVBLAS_NUM_THREADS (\"%s\") must be an integer from 1 "
+                           "to 4096",
+                           env);
         *threads = (int)v;
         return CONVBLAS_OK;
     }
@@ -97,8 +99,8 @@ static void evaluate(convblas_plan *plan) {
     for (int i = 0; i < cb_strategy_total; i++) {
         cb_candidate *c = &plan->candidates[i];
         const cb_strategy *s = cb_strategies[i];
-        c->usable = s->applicable(p, c->reason, sizeof c->reason) &&
-                    fit_workspace(s, p, &plan->tuning, c);
+        c->usable =
+            s->applicable(p, c->reason, sizeof c->reason) && fit_workspace(s, p, &plan->tuning, c);
         if (c->usable) c->estimate = s->cost(p, &c->params);
     }
 }
@@ -128,8 +130,9 @@ static convblas_status nothing_usable(const convblas_plan *plan) {
     for (int i = 0; i < cb_strategy_total && used < (int)sizeof text; i++)
         used += snprintf(text + used, sizeof text - (size_t)used, "%s%s: %s", i ? "; " : "",
                          cb_strategies[i]->name, plan->candidates[i].reason);
-    return cb_fail(CONVBLAS_UNSUPPORTED, "no strategy can run this layer (workspace limit %zu "
-                                         "bytes): %s",
+    return cb_fail(CONVBLAS_UNSUPPORTED,
+                   "no strategy can run this layer (workspace limit %zu "
+                   "bytes): %s",
                    plan->tuning.workspace_limit, text);
 }
 
@@ -137,8 +140,9 @@ static convblas_status choose(convblas_plan *plan, int forced) {
     if (forced >= 0) {
         const cb_candidate *c = &plan->candidates[forced];
         if (!c->usable)
-            return cb_fail(CONVBLAS_UNSUPPORTED, "strategy %s (forced by %s) cannot run this "
-                                                 "layer: %s",
+            return cb_fail(CONVBLAS_UNSUPPORTED,
+                           "strategy %s (forced by %s) cannot run this "
+                           "layer: %s",
                            cb_strategies[forced]->name, plan->forced_by, c->reason);
         rank_candidates(plan);
         if (plan->chosen != forced) plan->runner_up = plan->chosen;
@@ -159,8 +163,10 @@ static convblas_status init_plan(convblas_plan *plan, const convblas_layer_desc 
     convblas_status st = cb_problem_init(&plan->problem, desc, input);
     if (st) return st;
     if (o->mode != CONVBLAS_ESTIMATE && o->mode != CONVBLAS_MEASURE)
-        return cb_fail(INVALID, "options.mode (%d) must be CONVBLAS_ESTIMATE or "
-                                "CONVBLAS_MEASURE", (int)o->mode);
+        return cb_fail(INVALID,
+                       "options.mode (%d) must be CONVBLAS_ESTIMATE or "
+                       "CONVBLAS_MEASURE",
+                       (int)o->mode);
     if ((st = resolve_threads(o, &plan->tuning.threads))) return st;
     if ((st = resolve_forced(o, forced, &plan->forced_by))) return st;
     plan->mode = o->mode;
@@ -184,14 +190,19 @@ convblas_status convblas_plan_create(convblas_plan **plan, const convblas_layer_
     convblas_status st = init_plan(&local, desc, input, options ? options : &defaults, &forced);
     if (st) return st;
     convblas_plan *p = cb_malloc(sizeof *p);
-    if (!p) return cb_fail(CONVBLAS_OUT_OF_MEMORY, "out of memory allocating a plan (%zu "
-                                                   "bytes)", sizeof *p);
+    if (!p)
+        return cb_fail(CONVBLAS_OUT_OF_MEMORY,
+                       "out of memory allocating a plan (%zu "
+                       "bytes)",
+                       sizeof *p);
     *p = local;
     *plan = p;
     return CONVBLAS_OK;
 }
 
-void convblas_plan_destroy(convblas_plan *plan) { cb_free(plan); }
+void convblas_plan_destroy(convblas_plan *plan) {
+    cb_free(plan);
+}
 
 size_t convblas_plan_workspace_size(const convblas_plan *plan) {
     return plan ? plan->candidates[plan->chosen].params.workspace : 0;

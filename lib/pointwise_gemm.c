@@ -8,8 +8,9 @@
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
     if (p->op != CONVBLAS_CONV) {
-        snprintf(why, n, "only for CONV (the pointwise stage of SEPARABLE runs inside the "
-                         "separable lowerings)");
+        snprintf(why, n,
+                 "only for CONV (the pointwise stage of SEPARABLE runs inside the "
+                 "separable lowerings)");
         return false;
     }
     if (p->taps != 1 || p->s_h != 1 || p->s_w != 1) {

@@ -14,19 +14,24 @@ static const char *padding_name(convblas_padding p) {
 
 static convblas_status check_enums(const convblas_layer_desc *d) {
     if (d->op != CONVBLAS_CONV && d->op != CONVBLAS_DEPTHWISE && d->op != CONVBLAS_SEPARABLE)
-        return cb_fail(INVALID, "op (%d) must be CONVBLAS_CONV, CONVBLAS_DEPTHWISE or "
-                                "CONVBLAS_SEPARABLE", (int)d->op);
-    if (d->rank != 1 && d->rank != 2)
-        return cb_fail(INVALID, "rank (%d) must be 1 or 2", d->rank);
+        return cb_fail(INVALID,
+                       "op (%d) must be CONVBLAS_CONV, CONVBLAS_DEPTHWISE or "
+                       "CONVBLAS_SEPARABLE",
+                       (int)d->op);
+    if (d->rank != 1 && d->rank != 2) return cb_fail(INVALID, "rank (%d) must be 1 or 2", d->rank);
     if (d->padding != CONVBLAS_VALID && d->padding != CONVBLAS_SAME &&
         d->padding != CONVBLAS_CAUSAL)
-        return cb_fail(INVALID, "padding (%d) must be CONVBLAS_VALID, CONVBLAS_SAME or "
-                                "CONVBLAS_CAUSAL", (int)d->padding);
+        return cb_fail(INVALID,
+                       "padding (%d) must be CONVBLAS_VALID, CONVBLAS_SAME or "
+                       "CONVBLAS_CAUSAL",
+                       (int)d->padding);
     if (d->padding == CONVBLAS_CAUSAL && d->rank != 1)
         return cb_fail(INVALID, "padding CONVBLAS_CAUSAL needs rank 1 (rank is %d)", d->rank);
     if (d->data_format != CONVBLAS_CHANNELS_LAST && d->data_format != CONVBLAS_CHANNELS_FIRST)
-        return cb_fail(INVALID, "data_format (%d) must be CONVBLAS_CHANNELS_LAST or "
-                                "CONVBLAS_CHANNELS_FIRST", (int)d->data_format);
+        return cb_fail(INVALID,
+                       "data_format (%d) must be CONVBLAS_CHANNELS_LAST or "
+                       "CONVBLAS_CHANNELS_FIRST",
+                       (int)d->data_format);
     if ((int)d->activation < (int)CONVBLAS_LINEAR || (int)d->activation > (int)CONVBLAS_LEAKY_RELU)
         return cb_fail(INVALID, "activation (%d) is not a convblas_activation value",
                        (int)d->activation);
@@ -57,8 +62,7 @@ static convblas_status check_channels(const convblas_layer_desc *d, int64_t chan
         return cb_fail(INVALID, "filters (%lld) must be > 0", (long long)d->filters);
     if (d->op == CONVBLAS_CONV) {
         if (d->groups < 0)
-            return cb_fail(INVALID, "groups (%lld) must be >= 1 (0 means 1)",
-                           (long long)d->groups);
+            return cb_fail(INVALID, "groups (%lld) must be >= 1 (0 means 1)", (long long)d->groups);
         int64_t g = d->groups ? d->groups : 1;
         if (channels % g != 0)
             return cb_fail(INVALID, "groups (%lld) must divide channels (%lld)", (long long)g,
@@ -86,8 +90,8 @@ static convblas_status check_input(const convblas_layer_desc *d, const convblas_
 }
 
 /* One spatial dimension: output length and padding, by design section 2. */
-static convblas_status derive_dim(const convblas_layer_desc *d, int i, int64_t in,
-                                  int64_t *out, int64_t *pad_before, int64_t *pad_after) {
+static convblas_status derive_dim(const convblas_layer_desc *d, int i, int64_t in, int64_t *out,
+                                  int64_t *pad_before, int64_t *pad_after) {
     int64_t k = d->kernel_size[i];
     int64_t s = d->strides[i] ? d->strides[i] : 1;
     int64_t dil = d->dilation_rate[i] ? d->dilation_rate[i] : 1;
@@ -128,8 +132,10 @@ static convblas_status too_large(const char *what, const int64_t *factors, int n
     for (int i = 0; i < n && used < sizeof dims; i++)
         used += (size_t)snprintf(dims + used, sizeof dims - used, "%s%lld", i ? " x " : "",
                                  (long long)factors[i]);
-    return cb_fail(CONVBLAS_TOO_LARGE, "%s (%s elements) is too large: its byte count "
-                                       "overflows int64_t", what, dims);
+    return cb_fail(CONVBLAS_TOO_LARGE,
+                   "%s (%s elements) is too large: its byte count "
+                   "overflows int64_t",
+                   what, dims);
 }
 
 /* elems = product of the factors, with room to count its bytes. */
@@ -147,7 +153,8 @@ static convblas_status derive_sizes(cb_problem *p) {
     if (!count_elems(&p->in_elems, 4, in_f)) return too_large("the input", in_f, 4);
     if (!count_elems(&p->in_plane, 2, in_f + 1)) return too_large("the input", in_f, 4);
     int64_t mid_f[] = {p->groups, p->group_out};
-    if (!count_elems(&p->mid_channels, 2, mid_f)) return too_large("the output channel count", mid_f, 2);
+    if (!count_elems(&p->mid_channels, 2, mid_f))
+        return too_large("the output channel count", mid_f, 2);
     if (!p->has_pointwise) p->out_channels = p->mid_channels;
     int64_t out_f[] = {p->batch, p->out_h, p->out_w, p->out_channels};
     if (!count_elems(&p->out_elems, 4, out_f)) return too_large("the output", out_f, 4);
@@ -156,7 +163,8 @@ static convblas_status derive_sizes(cb_problem *p) {
     if (!count_elems(&p->kernel_elems, 4, k_f)) return too_large("the kernel", k_f, 4);
     if (!count_elems(&p->taps, 2, k_f)) return too_large("the kernel", k_f, 4);
     int64_t pw_f[] = {p->mid_channels, p->has_pointwise ? p->out_channels : 0};
-    if (!count_elems(&p->pointwise_elems, 2, pw_f)) return too_large("the pointwise kernel", pw_f, 2);
+    if (!count_elems(&p->pointwise_elems, 2, pw_f))
+        return too_large("the pointwise kernel", pw_f, 2);
     /* In double: only a figure for reports and cost models. */
     double positions = (double)p->batch * (double)p->out_plane;
     p->flops = 2.0 * positions * (double)p->mid_channels * (double)(p->taps * p->group_in);
@@ -173,7 +181,9 @@ static void resolve_layer(cb_problem *p, const convblas_layer_desc *d, const con
     p->use_bias = d->use_bias;
     p->alpha = d->activation_alpha;
     if (p->alpha == 0.0f)
-        p->alpha = d->activation == CONVBLAS_ELU ? 1.0f : d->activation == CONVBLAS_LEAKY_RELU ? 0.2f : 0.0f;
+        p->alpha = d->activation == CONVBLAS_ELU          ? 1.0f
+                   : d->activation == CONVBLAS_LEAKY_RELU ? 0.2f
+                                                          : 0.0f;
     p->batch = s->batch;
     p->channels = s->channels;
     /* Rank 1 is the 2D case with height 1 and a 1-tap kernel along it. */
@@ -205,8 +215,8 @@ convblas_status cb_problem_init(cb_problem *p, const convblas_layer_desc *desc,
     if (!desc) return cb_fail(INVALID, "the layer descriptor (desc) is NULL");
     if (!input) return cb_fail(INVALID, "the input shape (input) is NULL");
     convblas_status st;
-    if ((st = check_enums(desc)) || (st = check_window(desc)) ||
-        (st = check_input(desc, input)) || (st = check_channels(desc, input->channels)))
+    if ((st = check_enums(desc)) || (st = check_window(desc)) || (st = check_input(desc, input)) ||
+        (st = check_channels(desc, input->channels)))
         return st;
     memset(p, 0, sizeof *p);
     resolve_layer(p, desc, input);
@@ -230,8 +240,8 @@ convblas_status cb_problem_init(cb_problem *p, const convblas_layer_desc *desc,
     return CONVBLAS_OK;
 }
 
-convblas_status convblas_output_shape(const convblas_layer_desc *desc,
-                                      const convblas_shape *input, convblas_shape *output) {
+convblas_status convblas_output_shape(const convblas_layer_desc *desc, const convblas_shape *input,
+                                      convblas_shape *output) {
     if (!output) return cb_fail(INVALID, "the output shape pointer (output) is NULL");
     cb_problem p;
     convblas_status st = cb_problem_init(&p, desc, input);

@@ -28,7 +28,11 @@ VINLINE vf vload(const float *p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
-VINLINE void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
-VINLINE vf vsplat(float x) { return (vf){0} + x; }
+VINLINE void vstore(float *p, vf v) {
+    memcpy(p, &v, sizeof v);
+}
+VINLINE vf vsplat(float x) {
+    return (vf){0} + x;
+}
 
 #endif

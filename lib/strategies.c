@@ -15,7 +15,9 @@ const cb_strategy *const cb_strategies[] = {
 };
 const int cb_strategy_total = (int)(sizeof cb_strategies / sizeof cb_strategies[0]);
 
-int convblas_strategy_count(void) { return cb_strategy_total; }
+int convblas_strategy_count(void) {
+    return cb_strategy_total;
+}
 
 const char *convblas_strategy_name(int index) {
     return index >= 0 && index < cb_strategy_total ? cb_strategies[index]->name : NULL;

@@ -15,8 +15,10 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
         return false;
     }
     if (p->format == CONVBLAS_CHANNELS_FIRST && p->s_w != 1) {
-        snprintf(why, n, "channels_first needs stride 1 along the width (stride %lld: the "
-                         "positions of a tap are not a GEMM operand)", (long long)p->s_w);
+        snprintf(why, n,
+                 "channels_first needs stride 1 along the width (stride %lld: the "
+                 "positions of a tap are not a GEMM operand)",
+                 (long long)p->s_w);
         return false;
     }
     int64_t ld = p->format == CONVBLAS_CHANNELS_LAST ? p->s_w * p->channels : p->in_plane;
@@ -49,7 +51,9 @@ static double cost(const cb_problem *p, const cb_params *params) {
     return t / cb_min(params->threads, cb_max(params->tasks, 1));
 }
 
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && a < 0); }
+static int64_t floor_div(int64_t a, int64_t b) {
+    return a / b - (a % b != 0 && a < 0);
+}
 
 /* Outputs [lo, hi) of the segment whose input column for tap j exists. */
 static void tap_range(const cb_problem *p, const cb_segment *s, int64_t j, int64_t *lo,
