@@ -54,14 +54,19 @@ SIMD_CLONES
 void cb_dw_channels_last(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
                          int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
                          int64_t dst_ld, int64_t count, int64_t nch) {
-    int64_t full = nch / VL * VL;
-    for (int64_t o = 0; o < full; o += VL) {
+    if (nch < VL) {
+        cl_tail(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, count, 0, nch);
+        return;
+    }
+    /* The last block overlaps the one before when nch is not a multiple of VL: it writes
+     * the same values again, and no lane is left to scalar code. */
+    for (int64_t o = 0; o < nch; o += VL) {
+        int64_t ob = o + VL <= nch ? o : nch - VL;
         int64_t t = 0;
         for (; t + RB <= count; t += RB)
-            cl_block(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, t, o);
-        for (; t < count; t++) cl_single(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, t, o);
+            cl_block(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, t, ob);
+        for (; t < count; t++) cl_single(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, t, ob);
     }
-    if (full < nch) cl_tail(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, count, full, nch);
 }
 
 /* channels_first, stride 1: RB vectors of consecutive positions; each tap's weight is one
@@ -78,13 +83,27 @@ VINLINE void cf_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, i
     for (int r = 0; r < RB; r++) vstore(dst + t + r * VL, acc[r]);
 }
 
+static inline void cf_single(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t d,
+                             const float *w, int64_t w_tap, float *dst, int64_t t) {
+    vf acc = {0};
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < kw; j++)
+            acc += vload(x + i * x_row + t + j * d) * vsplat(w[(i * kw + j) * w_tap]);
+    vstore(dst + t, acc);
+}
+
 SIMD_CLONES
 void cb_dw_channels_first(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
                           int64_t d, const float *w, int64_t w_tap, float *dst, int64_t count) {
     int64_t t = 0;
-    if (s == 1)
+    if (s == 1 && count >= VL) {
         for (; t + RB * VL <= count; t += RB * VL)
             cf_block(x, x_row, rows, kw, d, w, w_tap, dst, t);
+        for (; t + VL <= count; t += VL) cf_single(x, x_row, rows, kw, d, w, w_tap, dst, t);
+        /* The rest as one vector overlapping the last: same values written again. */
+        if (t < count) cf_single(x, x_row, rows, kw, d, w, w_tap, dst, count - VL);
+        return;
+    }
     for (; t < count; t++) {
         float acc = 0.0f;
         for (int64_t i = 0; i < rows; i++)
