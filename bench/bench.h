@@ -2,9 +2,9 @@
  *
  * The flow: a layer (spec.c from the command line, suite.c from a TSV file) -> its data
  * (data.c) -> for each thread count, every entry (forced strategies, the planner's picks,
- * the peers) checked and timed (run.c with timing.c) -> a row_result -> the table and CSV
- * (report.c), the regret summary (summary.c) and the plot (plot_svg.c). machine.c measures
- * the limits the roofline compares against. */
+ * the peers) checked and timed (run.c with timing.c) -> a row_result -> the table
+ * (report.c), the regret summary (summary.c), the CSV (csv.c) and the plot (plot_svg.c).
+ * machine.c measures the limits the roofline compares against. */
 #ifndef CONVBLAS_BENCH_H
 #define CONVBLAS_BENCH_H
 
@@ -166,7 +166,7 @@ void row_free(row_result *r);
 /* The peers compiled in: a NULL-terminated list. */
 const bench_peer *const *run_peers(void);
 
-/* ---- report.c / summary.c / plot_svg.c ------------------------------------------------ */
+/* ---- report.c / summary.c / csv.c / plot_svg.c --------------------------------------------- */
 
 void report_header(FILE *f, const machine_limits *m, const run_config *cfg);
 void report_row(FILE *f, const row_result *r, bool verbose);
