@@ -12,6 +12,8 @@
 
 #include <convblas.h>
 
+#include "crash_report.h"
+
 #include "fault_injection.h"
 
 #include <ctype.h>
@@ -38,24 +40,6 @@ static int check_(int ok, const char *expr, int line) {
     return ok;
 }
 #define CHECK(cond) check_((cond) ? 1 : 0, #cond, __LINE__)
-
-/* On a crash, say which case was running (the failure output above is all there is). */
-static void on_crash(int sig) {
-    static const char head[] = "\ntest_alloc_failure: crashed (signal) in case: ";
-    (void)!write(2, head, sizeof head - 1);
-    size_t n = 0;
-    while (n < sizeof current && current[n]) n++;
-    (void)!write(2, current, n);
-    (void)!write(2, "\n", 1);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-static void catch_crashes(void) {
-    signal(SIGSEGV, on_crash);
-    signal(SIGBUS, on_crash);
-    signal(SIGFPE, on_crash);
-    signal(SIGABRT, on_crash);
-}
 
 static void *xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
@@ -377,7 +361,7 @@ static void test_no_allocation_paths(void) {
 }
 
 int main(void) {
-    catch_crashes();
+    crash_report_install("test_alloc_failure", current, sizeof current);
     unsetenv("CONVBLAS_STRATEGY");
     unsetenv("CONVBLAS_NUM_THREADS");
     test_no_allocation_paths();

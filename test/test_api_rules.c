@@ -9,6 +9,8 @@
 
 #include <convblas.h>
 
+#include "crash_report.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -45,24 +47,6 @@ static int check_(int ok, const char *expr, int line) {
     return ok;
 }
 #define CHECK(cond) check_((cond) ? 1 : 0, #cond, __LINE__)
-
-/* On a crash, say which case was running (the failure output above is all there is). */
-static void on_crash(int sig) {
-    static const char head[] = "\ntest_api_rules: crashed (signal) in case: ";
-    (void)!write(2, head, sizeof head - 1);
-    size_t n = 0;
-    while (n < sizeof current && current[n]) n++;
-    (void)!write(2, current, n);
-    (void)!write(2, "\n", 1);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-static void catch_crashes(void) {
-    signal(SIGSEGV, on_crash);
-    signal(SIGBUS, on_crash);
-    signal(SIGFPE, on_crash);
-    signal(SIGABRT, on_crash);
-}
 
 static int check_ok_(convblas_status st, const char *call, int line) {
     if (st == CONVBLAS_OK) return check_(1, call, line);
@@ -938,7 +922,7 @@ static void test_concurrent_execute(void) {
 }
 
 int main(void) {
-    catch_crashes();
+    crash_report_install("test_api_rules", current, sizeof current);
     unsetenv("CONVBLAS_STRATEGY");
     unsetenv("CONVBLAS_NUM_THREADS");
     /* First: before any other convblas call of this thread (the last error must be ""). */
