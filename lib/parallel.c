@@ -2,8 +2,11 @@
  * grows to the largest count asked for and then sleeps between loops (creating threads
  * per call costs more than a small layer takes). A loop that finds the pool busy with
  * another caller's loop runs on threads of its own instead, so concurrent executes never
- * wait for each other. */
+ * wait for each other. With -Dopenmp=enabled the loop is an OpenMP parallel region
+ * instead, for programs that want one thread runtime. */
 #include "convblas_internal.h"
+
+#include "convblas_config.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +28,26 @@ static void work(loop *l, int worker) {
 }
 
 enum { MAX_WORKERS = 256 };
+
+#if CONVBLAS_USE_OPENMP
+#include <omp.h>
+
+void cb_parallel_for(int workers, int64_t tasks, void (*fn)(void *, int, int64_t), void *ctx) {
+    loop l = {.fn = fn, .ctx = ctx, .tasks = tasks};
+    atomic_init(&l.next, 0);
+    if (workers > MAX_WORKERS) workers = MAX_WORKERS;
+    if (workers > tasks) workers = (int)tasks;
+    if (workers <= 1) {
+        work(&l, 0);
+        return;
+    }
+    /* Thread numbers are unique within the team, so they select workspace slices; a
+     * caller already inside a parallel region gets a team of one (no nesting). */
+#pragma omp parallel num_threads(workers)
+    work(&l, omp_get_thread_num());
+}
+
+#else
 
 /* ---- threads of one call --------------------------------------------------------- */
 
@@ -130,6 +153,8 @@ void cb_parallel_for(int workers, int64_t tasks, void (*fn)(void *, int, int64_t
     pool.busy = false;
     pthread_mutex_unlock(&pool.lock);
 }
+
+#endif
 
 int cb_online_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -1,17 +1,19 @@
 /* The strategy table: the planner, the tests and the bench all read this one list.
- * Adding a lowering is one file and one line here. */
+ * Adding a lowering is one file (lib/<name>.c, defining cb_<name>) and its name in
+ * the strategies option of meson_options.txt. */
 #include "convblas_internal.h"
 
-extern const cb_strategy cb_im2col_gemm;
-extern const cb_strategy cb_pointwise_gemm;
-extern const cb_strategy cb_depthwise_direct;
-extern const cb_strategy cb_tap_gemm;
+#include "convblas_strategy_list.h"
+
+/* The list comes from -Dstrategies (meson_options.txt), through the generated header. */
+#define CB_STRATEGY(name) extern const cb_strategy cb_##name;
+CB_STRATEGY_LIST
+#undef CB_STRATEGY
 
 const cb_strategy *const cb_strategies[] = {
-    &cb_im2col_gemm,
-    &cb_pointwise_gemm,
-    &cb_depthwise_direct,
-    &cb_tap_gemm,
+#define CB_STRATEGY(name) &cb_##name,
+    CB_STRATEGY_LIST
+#undef CB_STRATEGY
 };
 const int cb_strategy_total = (int)(sizeof cb_strategies / sizeof cb_strategies[0]);
 
