@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Fuzzes one target for a bounded time, starting from a copy of its seed corpus and
+# regressions, so that the repository is never written. New inputs and crash artifacts go
+# to WORKDIR (in the build directory). The libFuzzer statistics end up in the test log.
+# usage: run_fuzzer.sh TARGET WORKDIR SECONDS CORPUS_DIR...
+# FUZZ_SECONDS in the environment overrides SECONDS.
+set -euo pipefail
+target=$1 work=$2 seconds=${FUZZ_SECONDS:-$3}
+shift 3
+name=$(basename "$target")
+rm -rf "$work"
+mkdir -p "$work/corpus" "$work/artifacts"
+for dir in "$@"; do
+    [ -d "$dir" ] && find "$dir" -type f ! -name '.*' ! -name '*.md' -exec cp {} "$work/corpus/" \;
+done
+seeds=$(find "$work/corpus" -type f | wc -l)
+set +e
+"$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$work/artifacts/" "$work/corpus" 2>&1 | tee "$work/log" | tail -n 150
+rc=${PIPESTATUS[0]}
+set -e
+runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
+rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/log")
+now=$(find "$work/corpus" -type f | wc -l)
+echo "$name: $seconds s, ${runs:-?} executions, ${rate:-?} exec/s, corpus $seeds -> $now, exit $rc"
+if [ "$rc" -ne 0 ]; then
+    echo "$name: FAILED; the input is in $work/artifacts/:"
+    ls -l "$work/artifacts/"
+    echo "Save it as fuzz/regressions/$name/<what-it-shows> so the replay test keeps it."
+fi
+exit "$rc"
