@@ -163,13 +163,17 @@ typedef struct cb_strategy {
 extern const cb_strategy *const cb_strategies[];
 extern const int cb_strategy_total;
 
-/* Cost-model constants (seconds per unit), shared by the strategies' cost functions. */
+/* Cost-model constants, shared by the strategies' cost functions (cost_model.c). */
 typedef struct cb_machine_model {
-    double gemm_flops; /* single-thread sgemm rate on large blocks */
-    double copy_bytes; /* single-thread memory rate for streaming copies */
-    double call_cost;  /* fixed cost of one small BLAS call */
+    double gemm_flops;  /* single-thread sgemm rate on large blocks, flop/s */
+    double copy_bytes;  /* single-thread streaming copy rate, bytes read + written per s */
+    double call_cost;   /* fixed cost of one small BLAS call, s */
+    const char *source; /* where the numbers came from, for describe */
 } cb_machine_model;
-extern const cb_machine_model cb_machine;
+/* Read-only after cb_machine_calibrate(), which the planner calls before any cost. */
+extern cb_machine_model cb_machine;
+/* Measures the constants once per process (or takes CONVBLAS_COST_MODEL); thread-safe. */
+void cb_machine_calibrate(void);
 
 /* Small shared pieces of the GEMM lowerings. */
 

@@ -1,14 +1,6 @@
 /* Pieces every GEMM lowering shares: where an output tile lives, the pointwise stage of
- * SEPARABLE, and the cost-model constants. */
+ * SEPARABLE, the GEMM efficiency curve of the cost model. */
 #include "convblas_internal.h"
-
-/* Constants of the ESTIMATE cost model, single thread, measured on an AVX-512 server
- * core with OpenBLAS; only their ratios matter for choosing. */
-const cb_machine_model cb_machine = {
-    .gemm_flops = 150e9,
-    .copy_bytes = 12e9,
-    .call_cost = 0.3e-6,
-};
 
 double cb_gemm_efficiency(int64_t m, int64_t n, int64_t k) {
     /* The register tile and the packing overhead make each dimension count as

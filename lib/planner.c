@@ -95,6 +95,7 @@ static bool fit_workspace(const cb_strategy *s, const cb_problem *p, const cb_tu
 }
 
 static void evaluate(convblas_plan *plan) {
+    cb_machine_calibrate(); /* once per process: the cost model's constants */
     const cb_problem *p = &plan->problem;
     for (int i = 0; i < cb_strategy_total; i++) {
         cb_candidate *c = &plan->candidates[i];
