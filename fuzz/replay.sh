@@ -14,6 +14,7 @@ if [ ${#files[@]} -eq 0 ]; then
     echo "no inputs under $*"
     exit 77 # meson: skipped
 fi
-# Given files (not directories), libFuzzer runs each once and does not fuzz.
-"$target" "${files[@]}"
+# Given files (not directories), libFuzzer runs each once and does not fuzz. Its default
+# failure status, 77, would read as "skipped" to meson.
+"$target" -error_exitcode=1 "${files[@]}"
 echo "$(basename "$target"): replayed ${#files[@]} inputs, no failure"

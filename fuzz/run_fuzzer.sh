@@ -15,7 +15,8 @@ for dir in "$@"; do
 done
 seeds=$(find "$work/corpus" -type f | wc -l)
 set +e
-"$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+# -error_exitcode: libFuzzer's default, 77, would read as "skipped" to meson.
+"$target" -max_total_time="$seconds" -timeout=10 -error_exitcode=1 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$work/artifacts/" "$work/corpus" 2>&1 | tee "$work/log" | tail -n 150
 rc=${PIPESTATUS[0]}
 set -e
