@@ -23,7 +23,10 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
 
 static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params) {
     int64_t per_position = row_floats(p) + (p->has_pointwise ? p->mid_channels : 0);
-    int64_t tile = (int64_t)(t->tile_bytes / sizeof(float)) / per_position;
+    /* The output tile shares the cache budget: the epilogue (and the pointwise GEMM) must
+     * find it there, not make another pass over memory. */
+    int64_t working_set = per_position + p->out_channels;
+    int64_t tile = (int64_t)(t->tile_bytes / sizeof(float)) / working_set;
     tile = cb_max(tile, 1);
     /* Enough tiles for every worker when the batch alone does not provide them. */
     if (p->batch < t->threads)

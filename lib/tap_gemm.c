@@ -72,7 +72,7 @@ static void zero_tile(const cb_problem *p, float *out, int64_t count, int64_t ld
             memset(out + f * ld, 0, (size_t)count * sizeof(float));
 }
 
-static void tap(const cb_exec *e, const cb_segment *s, int64_t i, int64_t j, float *out,
+static void tap(const cb_exec *e, const cb_segment *s, int64_t i, int64_t j, float beta, float *out,
                 int64_t ld) {
     const cb_problem *p = e->p;
     int64_t lo, hi;
@@ -86,13 +86,24 @@ static void tap(const cb_exec *e, const cb_segment *s, int64_t i, int64_t j, flo
     for (int64_t g = 0; g < p->groups; g++) {
         if (p->format == CONVBLAS_CHANNELS_LAST)
             cb_sgemm(CB_NO_TRANS, CB_NO_TRANS, hi - lo, Fg, Cg,
-                     img + (ih * p->in_w + iw) * C + g * Cg, p->s_w * C, w + g * Fg, F, 1.0f,
+                     img + (ih * p->in_w + iw) * C + g * Cg, p->s_w * C, w + g * Fg, F, beta,
                      out + lo * ld + g * Fg, ld);
         else
             cb_sgemm(CB_TRANS, CB_NO_TRANS, Fg, hi - lo, Cg, w + g * Fg, F,
-                     img + g * Cg * p->in_plane + ih * p->in_w + iw, p->in_plane, 1.0f,
+                     img + g * Cg * p->in_plane + ih * p->in_w + iw, p->in_plane, beta,
                      out + g * Fg * ld + lo, ld);
     }
+}
+
+/* A kernel column whose tap covers every output of the segment, or -1: its GEMM can
+ * write the tile (beta 0) instead of a zeroing pass before the first accumulation. */
+static int64_t covering_column(const cb_problem *p, const cb_segment *s) {
+    for (int64_t j = 0; j < p->k_w; j++) {
+        int64_t lo, hi;
+        tap_range(p, s, j, &lo, &hi);
+        if (lo == 0 && hi == s->count) return j;
+    }
+    return -1;
 }
 
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
@@ -101,9 +112,14 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
     cb_segment s = cb_locate_segment(p, e->params->tile, task);
     int64_t ld;
     float *out = cb_output_tile(e, s.n, s.oh * p->out_w + s.ow0, &ld);
-    zero_tile(p, out, s.count, ld);
+    int64_t first = s.i0 < s.i1 ? covering_column(p, &s) : -1;
+    if (first >= 0)
+        tap(e, &s, s.i0, first, 0.0f, out, ld);
+    else
+        zero_tile(p, out, s.count, ld);
     for (int64_t i = s.i0; i < s.i1; i++)
-        for (int64_t j = 0; j < p->k_w; j++) tap(e, &s, i, j, out, ld);
+        for (int64_t j = 0; j < p->k_w; j++)
+            if (i != s.i0 || j != first) tap(e, &s, i, j, 1.0f, out, ld);
     cb_epilogue(p, e->bias, out, s.count, ld);
 }
 
