@@ -223,6 +223,61 @@ CONVBLAS_API convblas_status convblas_execute(const convblas_plan *plan, const f
 /* Frees the plan; NULL is a no-op. */
 CONVBLAS_API void convblas_plan_destroy(convblas_plan *plan);
 
+/* Wisdom (as in FFTW): the choices MEASURE planning made, remembered so that they need not
+ * be timed again, in this process or, through a file, in the next.
+ *
+ * What it holds: for each key, the strategy chosen (by name) and the seconds it measured.
+ * The key is the layer as resolved (op, rank, filters, kernel, strides, dilation, padding,
+ * data format, groups, depth multiplier, activation and its alpha where it has one,
+ * use_bias: the epilogue's cost is part of the time), the input shape (batch, spatial,
+ * channels), the plan's thread count, its workspace limit and the build's tile size. Fields
+ * the op ignores, 0-means-default fields and their explicit defaults give the same key.
+ * Each entry also names its machine: the CPU model, the BLAS (with its core) and the
+ * convblas version. An entry of another machine is never used: importing it is not an
+ * error, it is kept (and exported again, so one file can gather several machines' wisdom),
+ * but it matches no plan here.
+ *
+ * When it is used: convblas_plan_create without a forced strategy looks the key up first,
+ * in both modes. On a hit, if that strategy can run the plan, it is chosen without timing
+ * (MEASURE) or in place of the cost model (ESTIMATE: wisdom from the more rigorous mode
+ * serves the less rigorous one), and convblas_plan_describe says "from wisdom". A forced
+ * strategy (options.strategy or CONVBLAS_STRATEGY) ignores wisdom, and records none. Every
+ * MEASURE plan creation that times strategies records its choice, replacing any entry of
+ * the same key; when memory runs out there, the plan is still created, just not remembered.
+ *
+ * Thread safety: one table per process behind a mutex. Plans may be created from many
+ * threads while others import, export or forget; each call sees the table before or after
+ * another's change, never half of it.
+ *
+ * The file: text, one line each, human-readable and stable. The first line is
+ * "convblas-wisdom 1" (the format's version; a change that older readers could misread gets
+ * a new number, and this reader refuses any other). Then "cpu ...", "blas ...", "convblas
+ * ..." lines naming a machine, each followed by that machine's "entry ..." lines: the key
+ * as name=value fields in a fixed order, then strategy=NAME seconds=S. The last line,
+ * "end N", counts the entries, so a truncated file is recognised. Lines starting with '#'
+ * are comments. */
+
+/* Writes the process's wisdom to path, all of it (other machines' entries too). The file is
+ * written beside path under a temporary name, flushed to disk and renamed over path: a
+ * crash or a concurrent reader never sees half a file. Errors: NULL path,
+ * CONVBLAS_INVALID_ARGUMENT; path not writable, CONVBLAS_IO_ERROR with the system's
+ * reason; CONVBLAS_OUT_OF_MEMORY. */
+CONVBLAS_API convblas_status convblas_wisdom_export(const char *path);
+
+/* Reads a wisdom file and adds its entries to the process's wisdom, replacing those of
+ * the same machine and key. All or nothing: the whole file is read and checked before
+ * anything changes. Errors, with nothing imported: NULL path, CONVBLAS_INVALID_ARGUMENT;
+ * a file that cannot be opened or read, or is not a valid wisdom file (empty, truncated,
+ * another format version, a damaged line, a number out of range, a line over 1024
+ * characters, binary data, a strategy this build lacks in an entry of this machine),
+ * CONVBLAS_IO_ERROR, with a message naming the file, the line and what is wrong;
+ * CONVBLAS_OUT_OF_MEMORY. */
+CONVBLAS_API convblas_status convblas_wisdom_import(const char *path);
+
+/* Forgets all wisdom of this process (and frees its memory); plans already created keep
+ * their strategy. */
+CONVBLAS_API void convblas_wisdom_forget(void);
+
 /* ---------------------------------------------------------------------------------------
  * Strategies (the lowerings compiled in), for forcing and benchmarking
  * ------------------------------------------------------------------------------------- */

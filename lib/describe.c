@@ -72,9 +72,13 @@ static void put_choice(text *t, const convblas_plan *plan) {
     put(t, "strategy: %s (%s) -- %s\n", cb_strategies[plan->chosen]->name,
         cb_strategies[plan->chosen]->summary,
         plan->forced_by                  ? "forced"
+        : plan->from_wisdom              ? "from wisdom"
         : plan->mode == CONVBLAS_MEASURE ? "fastest measured"
                                          : "lowest estimated cost");
     if (plan->forced_by) put(t, "forced by: %s\n", plan->forced_by);
+    if (plan->from_wisdom)
+        put(t, "wisdom: chosen without timing; it measured %.4g ms when recorded\n",
+            plan->wisdom_seconds * 1e3);
     put(t, "parameters: tile %lld, tasks %lld, threads %d (BLAS single-threaded in each)\n",
         (long long)c->params.tile, (long long)c->params.tasks, c->params.threads);
     put(t, "workspace: %zu bytes (limit %zu)\n", c->params.workspace, plan->tuning.workspace_limit);

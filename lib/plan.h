@@ -20,6 +20,8 @@ struct convblas_plan {
     cb_tuning tuning;
     convblas_planner_mode mode;
     const char *forced_by; /* "options.strategy", "CONVBLAS_STRATEGY" or NULL */
+    bool from_wisdom;      /* chosen was remembered (wisdom.c), not estimated or timed now */
+    double wisdom_seconds; /* from_wisdom: what the remembered choice measured back then */
     int chosen;
     int runner_up; /* -1 when none */
     cb_candidate candidates[CB_MAX_STRATEGIES];

@@ -1,6 +1,7 @@
 /* Plan creation: resolve the options, ask every strategy whether it can run the problem
  * and at what cost, and keep the choice with the reasons for every other strategy. */
 #include "plan.h"
+#include "wisdom.h"
 
 #include "convblas_config.h"
 
@@ -137,6 +138,14 @@ static convblas_status nothing_usable(const convblas_plan *plan) {
                    plan->tuning.workspace_limit, text);
 }
 
+/* Strategy s, whatever the ranking; the best of the others is the runner-up. */
+static void take(convblas_plan *plan, int s) {
+    rank_candidates(plan);
+    if (plan->chosen != s) plan->runner_up = plan->chosen;
+    plan->chosen = s;
+}
+
+/* Forced beats wisdom, and wisdom (in either mode) beats estimating or timing anew. */
 static convblas_status choose(convblas_plan *plan, int forced) {
     if (forced >= 0) {
         const cb_candidate *c = &plan->candidates[forced];
@@ -145,9 +154,12 @@ static convblas_status choose(convblas_plan *plan, int forced) {
                            "strategy %s (forced by %s) cannot run this "
                            "layer: %s",
                            cb_strategies[forced]->name, plan->forced_by, c->reason);
-        rank_candidates(plan);
-        if (plan->chosen != forced) plan->runner_up = plan->chosen;
-        plan->chosen = forced;
+        take(plan, forced);
+        return CONVBLAS_OK;
+    }
+    int remembered = cb_wisdom_recall(plan);
+    if (remembered >= 0) {
+        take(plan, remembered);
         return CONVBLAS_OK;
     }
     if (plan->mode == CONVBLAS_MEASURE) {
@@ -155,7 +167,9 @@ static convblas_status choose(convblas_plan *plan, int forced) {
         if (st) return st;
     }
     rank_candidates(plan);
-    return plan->chosen < 0 ? nothing_usable(plan) : CONVBLAS_OK;
+    if (plan->chosen < 0) return nothing_usable(plan);
+    if (plan->mode == CONVBLAS_MEASURE) cb_wisdom_record(plan);
+    return CONVBLAS_OK;
 }
 
 static convblas_status init_plan(convblas_plan *plan, const convblas_layer_desc *desc,

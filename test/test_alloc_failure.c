@@ -5,9 +5,12 @@
  * to count its allocations, then run once per allocation with that one failing. The
  * failing call must return CONVBLAS_OUT_OF_MEMORY with a message, leave the output
  * untouched and leak nothing (the ASan/LSan build checks that); with failures off again,
- * the sequence must succeed and compute the same output. */
+ * the sequence must succeed and compute the same output. Wisdom is forgotten before each
+ * run, so that MEASURE times (and allocates) every time; its recording may fail without
+ * failing the plan, but must then remember nothing. Wisdom import and export are failed at
+ * each of their allocations too: out of memory, with the wisdom and the file unchanged. */
 #ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* write, unsetenv */
+#define _POSIX_C_SOURCE 200809L /* write, unsetenv, mkdtemp */
 #endif
 
 #include <convblas.h>
@@ -17,6 +20,7 @@
 #include "fault_injection.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <signal.h>
@@ -228,6 +232,7 @@ typedef struct result {
 static result sequence(const layer *l, const convblas_plan_options *opt, int caller_ws,
                        const operands *o, float *y) {
     result r = {CONVBLAS_OK, STEP_NONE, 1};
+    convblas_wisdom_forget(); /* a wisdom hit would skip MEASURE's allocations */
     convblas_plan *plan = (convblas_plan *)(uintptr_t)0x1;
     r.status = convblas_plan_create(&plan, &l->desc, &l->shape, opt);
     if (r.status != CONVBLAS_OK) {
@@ -264,6 +269,21 @@ static int all_sentinel(const float *y, int64_t n) {
 }
 
 static int combos, failure_points, create_failures, execute_failures, not_reached;
+static int dropped_records;
+
+/* Whether a successful MEASURE plan left no wisdom behind (its recording ran out of
+ * memory): then a plan of the same key does not say "from wisdom". */
+static int wisdom_dropped(const layer *l, const convblas_plan_options *opt) {
+    if (opt->mode != CONVBLAS_MEASURE || opt->strategy) return 0;
+    convblas_plan_options estimate = *opt;
+    estimate.mode = CONVBLAS_ESTIMATE;
+    convblas_plan *plan = NULL;
+    if (convblas_plan_create(&plan, &l->desc, &l->shape, &estimate) != CONVBLAS_OK) return 0;
+    char text[2048];
+    (void)convblas_plan_describe(plan, text, sizeof text);
+    convblas_plan_destroy(plan);
+    return strstr(text, "from wisdom") == NULL;
+}
 
 static void exercise(const layer *l, const operands *o, const convblas_plan_options *opt,
                      int caller_ws) {
@@ -290,6 +310,11 @@ static void exercise(const layer *l, const operands *o, const convblas_plan_opti
         int64_t made = cb_fault_allocations();
         cb_fault_fail_nth(-1);
         if (r.status == CONVBLAS_OK) {
+            /* Recording wisdom is best effort: the plan stands, nothing is remembered. */
+            if (made > n && wisdom_dropped(l, opt)) {
+                dropped_records++;
+                continue;
+            }
             /* MEASURE may pick another strategy this time, with fewer allocations: then the
              * n-th allocation never happened. Anything else is a swallowed failure. */
             CHECK(made <= n);
@@ -360,6 +385,114 @@ static void test_no_allocation_paths(void) {
     convblas_plan_destroy(plan);
 }
 
+/* ---- wisdom import and export ------------------------------------------------------- */
+
+static char wisdom_dir[64];
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *text = xmalloc(1 << 16);
+    size_t n = fread(text, 1, (1 << 16) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* The process's wisdom as text (exported with failures off). */
+static char *wisdom_now(const char *path) {
+    cb_fault_fail_nth(-1);
+    CHECK(convblas_wisdom_export(path) == CONVBLAS_OK);
+    return read_text(path);
+}
+
+static int same_text(const char *a, const char *b) {
+    return a && b && strcmp(a, b) == 0;
+}
+
+static int files_in_dir(void) {
+    int n = 0;
+    DIR *d = opendir(wisdom_dir);
+    for (struct dirent *e; d && (e = readdir(d));) n += e->d_name[0] != '.';
+    if (d) closedir(d);
+    return n;
+}
+
+static void record(const layer *l) {
+    convblas_plan_options m = {.mode = CONVBLAS_MEASURE, .threads = 2};
+    convblas_plan *plan = NULL;
+    CHECK(convblas_plan_create(&plan, &l->desc, &l->shape, &m) == CONVBLAS_OK);
+    convblas_plan_destroy(plan);
+}
+
+/* Each allocation of import fails in turn: out of memory, the wisdom as it was; then the
+ * same for export: out of memory, the old file in place and no temporary left. */
+static void test_wisdom_io(void) {
+    snprintf(wisdom_dir, sizeof wisdom_dir, "/tmp/convblas-alloc-XXXXXX");
+    if (!CHECK(mkdtemp(wisdom_dir) != NULL)) return;
+    char file[128], snap[128], out[128];
+    snprintf(file, sizeof file, "%s/in.wisdom", wisdom_dir);
+    snprintf(snap, sizeof snap, "%s/snap.wisdom", wisdom_dir);
+    snprintf(out, sizeof out, "%s/out.wisdom", wisdom_dir);
+    convblas_wisdom_forget();
+    record(&layers[0]);
+    record(&layers[7]);
+    CHECK(convblas_wisdom_export(file) == CONVBLAS_OK);
+    convblas_wisdom_forget();
+    record(&layers[9]);
+    char *before = wisdom_now(snap);
+    int io_points = 0;
+    for (int64_t n = 0;; n++) {
+        snprintf(current, sizeof current, "wisdom import, fail #%lld", (long long)n);
+        cb_fault_fail_nth(n);
+        convblas_status st = convblas_wisdom_import(file);
+        int64_t made = cb_fault_allocations();
+        cb_fault_fail_nth(-1);
+        if (st == CONVBLAS_OK) {
+            CHECK(made <= n);
+            break;
+        }
+        io_points++;
+        CHECK(st == CONVBLAS_OUT_OF_MEMORY && contains_ci(convblas_last_error(), "memory"));
+        char *now = wisdom_now(snap);
+        CHECK(same_text(before, now));
+        free(now);
+    }
+    char *merged = wisdom_now(snap);
+    CHECK(!same_text(before, merged));
+    static const char old[] = "old contents\n";
+    FILE *f = fopen(out, "wb");
+    if (f) fputs(old, f), fclose(f);
+    int files = files_in_dir();
+    for (int64_t n = 0;; n++) {
+        snprintf(current, sizeof current, "wisdom export, fail #%lld", (long long)n);
+        cb_fault_fail_nth(n);
+        convblas_status st = convblas_wisdom_export(out);
+        int64_t made = cb_fault_allocations();
+        cb_fault_fail_nth(-1);
+        char *now = read_text(out);
+        if (st == CONVBLAS_OK) {
+            CHECK(made <= n && same_text(now, merged));
+            free(now);
+            break;
+        }
+        io_points++;
+        CHECK(st == CONVBLAS_OUT_OF_MEMORY && contains_ci(convblas_last_error(), "memory"));
+        CHECK(same_text(now, old));
+        CHECK(files_in_dir() == files);
+        free(now);
+    }
+    CHECK(io_points >= 3); /* import's tables and merge, export's copy */
+    failure_points += io_points;
+    free(before);
+    free(merged);
+    convblas_wisdom_forget();
+    unlink(file);
+    unlink(snap);
+    unlink(out);
+    rmdir(wisdom_dir);
+}
+
 int main(void) {
     crash_report_install("test_alloc_failure", current, sizeof current);
     unsetenv("CONVBLAS_STRATEGY");
@@ -379,10 +512,14 @@ int main(void) {
                 }
         free_operands(&o);
     }
+    test_wisdom_io();
+    snprintf(current, sizeof current, "wisdom recording");
+    CHECK(dropped_records > 0); /* a recording did run out of memory, harmlessly */
     printf("test_alloc_failure: %d sequences, %d allocation failure points exercised "
-           "(%d in plan_create, %d in execute, %d not reached), %d checks, %d failures\n",
-           combos, failure_points, create_failures, execute_failures, not_reached, checks,
-           failures);
+           "(%d in plan_create, %d in execute, %d not reached, %d wisdom records dropped), %d "
+           "checks, %d failures\n",
+           combos, failure_points, create_failures, execute_failures, not_reached, dropped_records,
+           checks, failures);
     if (failure_points == 0) {
         fprintf(stderr, "test_alloc_failure: no allocation failure was exercised\n");
         return 1;
