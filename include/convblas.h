@@ -233,9 +233,9 @@ CONVBLAS_API void convblas_plan_destroy(convblas_plan *plan);
  * channels), the plan's thread count, its workspace limit and the build's tile size. Fields
  * the op ignores, 0-means-default fields and their explicit defaults give the same key.
  * Each entry also names its machine: the CPU model, the BLAS (with its core) and the
- * convblas version. An entry of another machine is never used: importing it is not an
- * error, it is kept (and exported again, so one file can gather several machines' wisdom),
- * but it matches no plan here.
+ * convblas build (version, threading, strategies compiled in). An entry of another machine
+ * is never used: importing it is not an error, it is kept (and exported again, so one file
+ * can gather several machines' wisdom), but it matches no plan here.
  *
  * When it is used: convblas_plan_create without a forced strategy looks the key up first,
  * in both modes. On a hit, if that strategy can run the plan, it is chosen without timing

@@ -107,7 +107,13 @@ static void identify_machine(void) {
     if (!cpuid_brand(here.cpu, sizeof here.cpu) && !cpuinfo_model(here.cpu, sizeof here.cpu))
         copy_clean(here.cpu, sizeof here.cpu, "unknown");
     copy_clean(here.blas, sizeof here.blas, cb_blas_description());
-    copy_clean(here.version, sizeof here.version, CONVBLAS_VERSION);
+    /* Another build may lack the strategy remembered, or have one that would win. */
+    char build[sizeof here.build];
+    int n = snprintf(build, sizeof build, "%s, %s threads, strategies", CONVBLAS_VERSION,
+                     CONVBLAS_THREADING);
+    for (int i = 0; i < cb_strategy_total && n > 0 && (size_t)n < sizeof build; i++)
+        n += snprintf(build + n, sizeof build - (size_t)n, " %s", cb_strategies[i]->name);
+    copy_clean(here.build, sizeof here.build, build);
 }
 
 const machine *cb_wisdom_this_machine(void) {
@@ -116,7 +122,7 @@ const machine *cb_wisdom_this_machine(void) {
 }
 
 bool cb_wisdom_same_machine(const machine *a, const machine *b) {
-    return !strcmp(a->cpu, b->cpu) && !strcmp(a->blas, b->blas) && !strcmp(a->version, b->version);
+    return !strcmp(a->cpu, b->cpu) && !strcmp(a->blas, b->blas) && !strcmp(a->build, b->build);
 }
 
 int cb_wisdom_strategy_index(const char *name) {

@@ -4,9 +4,9 @@
  *
  * The key is everything that can change the answer: the resolved layer, the input shape,
  * the thread count, the workspace limit and the tile size; and, apart from it, the machine:
- * CPU model, BLAS and convblas version. Entries of other machines are kept (one file may
- * gather several machines' wisdom) but never match: a choice timed elsewhere says nothing
- * about this machine. */
+ * CPU model, BLAS, and the convblas build (version, threading, strategies compiled in). Entries of
+ * other machines are kept (one file may gather several machines' wisdom) but never match: a choice
+ * timed elsewhere says nothing about this machine. */
 #ifndef CONVBLAS_WISDOM_H
 #define CONVBLAS_WISDOM_H
 
@@ -54,7 +54,7 @@ enum { CB_WISDOM_NAME_SIZE = 32 };
 typedef struct cb_wisdom_machine {
     char cpu[128];
     char blas[256];
-    char version[32];
+    char build[256]; /* convblas's version, threading and strategies compiled in */
 } cb_wisdom_machine;
 
 typedef struct cb_wisdom_entry {

@@ -100,7 +100,7 @@ static void print_table(FILE *f, const table *t) {
             FORMAT_VERSION);
     for (size_t m = 0; m < t->n_machines; m++) {
         const machine *mc = &t->machines[m];
-        fprintf(f, "cpu %s\nblas %s\nconvblas %s\n", mc->cpu, mc->blas, mc->version);
+        fprintf(f, "cpu %s\nblas %s\nconvblas %s\n", mc->cpu, mc->blas, mc->build);
         for (size_t i = 0; i < t->n_entries; i++)
             if (t->entries[i].machine == m) print_entry(f, &t->entries[i]);
     }
@@ -344,7 +344,7 @@ static convblas_status parse_machine(reader *r, const char *word, const char *re
         size_t offset, size;
     } parts[] = {{"cpu", offsetof(machine, cpu), sizeof(((machine *)0)->cpu)},
                  {"blas", offsetof(machine, blas), sizeof(((machine *)0)->blas)},
-                 {"convblas", offsetof(machine, version), sizeof(((machine *)0)->version)}};
+                 {"convblas", offsetof(machine, build), sizeof(((machine *)0)->build)}};
     for (unsigned i = 0; i < 3; i++) {
         if (strcmp(word, parts[i].word) != 0) continue;
         if (!*rest || strlen(rest) >= parts[i].size)
