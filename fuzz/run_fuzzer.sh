@@ -20,8 +20,8 @@ set +e
     -artifact_prefix="$work/artifacts/" "$work/corpus" 2>&1 | tee "$work/log" | tail -n 150
 rc=${PIPESTATUS[0]}
 set -e
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
-rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/log")
+runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -n 1)
+rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/log" | tail -n 1)
 now=$(find "$work/corpus" -type f | wc -l)
 echo "$name: $seconds s, ${runs:-?} executions, ${rate:-?} exec/s, corpus $seeds -> $now, exit $rc"
 if [ "$rc" -ne 0 ]; then
