@@ -148,7 +148,8 @@ typedef struct cb_exec {
 /* A lowering: one file each, listed once in strategies.c. */
 typedef struct cb_strategy {
     const char *name;
-    const char *summary; /* one line: how it lowers the layer */
+    const char *summary;  /* one line: how it lowers the layer */
+    const char *parallel; /* what a task is, e.g. "output row segments of tile positions" */
     /* Whether it can run p; if not, a reason in why. */
     bool (*applicable)(const cb_problem *p, char *why, size_t why_size);
     /* Chooses tile and task count for a per-worker budget of tuning->tile_bytes; fills

@@ -189,6 +189,7 @@ const cb_strategy cb_depthwise_direct = {
     .name = "depthwise_direct",
     .summary = "vectorized direct depthwise kernel per row segment (separable: fused with "
                "the pointwise GEMM per segment)",
+    .parallel = "images x output rows x segments of tile positions",
     .applicable = applicable,
     .configure = configure,
     .cost = cost,

@@ -144,6 +144,7 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
 const cb_strategy cb_depthwise_gemm = {
     .name = "depthwise_gemm",
     .summary = "per channel, unfold its receptive fields and one GEMM (taps x multiplier)",
+    .parallel = "images x tiles of tile output positions",
     .applicable = applicable,
     .configure = configure,
     .cost = cost,

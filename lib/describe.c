@@ -69,6 +69,7 @@ static void put_layer(text *t, const cb_problem *p) {
 
 static void put_choice(text *t, const convblas_plan *plan) {
     const cb_candidate *c = &plan->candidates[plan->chosen];
+    const cb_strategy *s = cb_strategies[plan->chosen];
     put(t, "strategy: %s (%s) -- %s\n", cb_strategies[plan->chosen]->name,
         cb_strategies[plan->chosen]->summary,
         plan->forced_by                  ? "forced"
@@ -79,10 +80,15 @@ static void put_choice(text *t, const convblas_plan *plan) {
     if (plan->from_wisdom)
         put(t, "wisdom: chosen without timing; it measured %.4g ms when recorded\n",
             plan->wisdom_seconds * 1e3);
-    put(t, "parameters: tile %lld, tasks %lld, threads %d (BLAS single-threaded in each)\n",
-        (long long)c->params.tile, (long long)c->params.tasks, c->params.threads);
+    put(t,
+        "parameters: tile %lld, tasks %lld (%s), on %d threads (BLAS single-threaded in "
+        "each)\n",
+        (long long)c->params.tile, (long long)c->params.tasks, s->parallel, c->params.threads);
     put(t, "workspace: %zu bytes (limit %zu)\n", c->params.workspace, plan->tuning.workspace_limit);
     put(t, "estimated time: %.4g ms", c->estimate * 1e3);
+    put(t, " (cost model: sgemm %.4g GFLOP/s, copy %.4g GB/s, %.2g us per call; %s)",
+        cb_machine.gemm_flops * 1e-9, cb_machine.copy_bytes * 1e-9, cb_machine.call_cost * 1e6,
+        cb_machine.source);
     if (c->measured > 0) put(t, ", measured %.4g ms", c->measured * 1e3);
     put(t, "\n");
     if (plan->runner_up >= 0) {

@@ -143,6 +143,7 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
 const cb_strategy cb_im2col_gemm = {
     .name = "im2col_gemm",
     .summary = "unfold a tile of receptive fields into a column buffer, one GEMM per group",
+    .parallel = "images x tiles of tile output positions",
     .applicable = applicable,
     .configure = configure,
     .cost = cost,

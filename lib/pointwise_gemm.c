@@ -77,6 +77,8 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
 const cb_strategy cb_pointwise_gemm = {
     .name = "pointwise_gemm",
     .summary = "1x1 convolution as one GEMM per band of positions on the input in place",
+    .parallel =
+        "bands of tile positions (channels_last: across images; channels_first: within one)",
     .applicable = applicable,
     .configure = configure,
     .cost = cost,

@@ -127,6 +127,7 @@ const cb_strategy cb_tap_gemm = {
     .name = "tap_gemm",
     .summary = "one GEMM per kernel tap on a strided view of the input, accumulated in the "
                "output tile (no column buffer)",
+    .parallel = "images x output rows x segments of tile positions",
     .applicable = applicable,
     .configure = configure,
     .cost = cost,
