@@ -63,6 +63,10 @@ typedef struct bench_data {
 } bench_data;
 
 int data_create(const bench_layer *l, bench_data *d, char *err, size_t err_size);
+/* --data: "normal" (the default), "denormal" (input and bias below FLT_MIN) or "underflow"
+ * (input and kernel so small that their products underflow). 0 on success. */
+int data_set_mode(const char *name);
+const char *data_mode_name(void);
 /* Frees the arrays; the shapes and figures stay. */
 void data_free(bench_data *d);
 /* The peers' view of the same layer and data. */

@@ -1,7 +1,8 @@
 /* A layer's data: input uniform in [-1, 1), weights Glorot-uniform as Keras initializes
  * them (so outputs stay near unit scale), bias small; from a PRNG seeded by the layer's
- * name, so a row gets the same data however the suite is filtered. Also the layer's
- * arithmetic: flops and the bytes that must move at least. */
+ * name, so a row gets the same data however the suite is filtered; --data scales it into
+ * the denormal range. Also the layer's arithmetic: flops and the bytes that must move at
+ * least. */
 #include "bench.h"
 
 #include <math.h>
@@ -84,6 +85,45 @@ static void fill_weights(const bench_layer *l, bench_data *d, uint64_t *state) {
     if (d->bias_elems) fill(d->bias, d->bias_elems, 0.1f, state);
 }
 
+/* ---- data modes: the same values scaled by powers of two, to time denormal arithmetic ---- */
+
+typedef enum { MODE_NORMAL, MODE_DENORMAL, MODE_UNDERFLOW } data_mode;
+
+static const char *const mode_names[] = {"normal", "denormal", "underflow"};
+static data_mode mode = MODE_NORMAL;
+
+int data_set_mode(const char *name) {
+    for (int m = 0; m < (int)(sizeof mode_names / sizeof mode_names[0]); m++)
+        if (strcmp(name, mode_names[m]) == 0) {
+            mode = (data_mode)m;
+            return 0;
+        }
+    return -1;
+}
+
+const char *data_mode_name(void) {
+    return mode_names[mode];
+}
+
+static void scale(float *x, int64_t n, int exponent) {
+    for (int64_t i = 0; x && i < n; i++) x[i] = ldexpf(x[i], exponent);
+}
+
+/* denormal: input and bias below FLT_MIN (2^-126), so every product of the first stage has
+ * a denormal operand and a denormal result, and so has the pointwise stage. underflow:
+ * input and kernel normal but so small (2^-66 each) that their products underflow into
+ * denormals or to zero. */
+static void apply_mode(bench_data *d) {
+    if (mode == MODE_DENORMAL) {
+        scale(d->input, d->in_elems, -130);
+        scale(d->bias, d->bias_elems, -130);
+    } else if (mode == MODE_UNDERFLOW) {
+        scale(d->input, d->in_elems, -66);
+        scale(d->kernel, d->kernel_elems, -66);
+        scale(d->bias, d->bias_elems, -132);
+    }
+}
+
 int data_create(const bench_layer *l, bench_data *d, char *err, size_t n) {
     memset(d, 0, sizeof *d);
     convblas_status st = convblas_output_shape(&l->desc, &l->input, &d->output);
@@ -105,6 +145,7 @@ int data_create(const bench_layer *l, bench_data *d, char *err, size_t n) {
     uint64_t state = seed_of(l->name);
     fill(d->input, d->in_elems, 1.0f, &state);
     fill_weights(l, d, &state);
+    apply_mode(d);
     return 0;
 }
 

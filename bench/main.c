@@ -34,6 +34,9 @@ static void usage(FILE *f) {
           "  --no-limits      do not measure the machine's limits (no roofline column)\n"
           "  --gemm-n N       square sgemm size for the flops limit (default 2048)\n"
           "  --triad-mib N    MiB per array of the bandwidth triad (default 256)\n"
+          "  --data MODE      normal (default), denormal (input and bias below FLT_MIN) or\n"
+          "                   underflow (input and kernel products underflow): the cost of\n"
+          "                   denormal arithmetic; the output check is then vacuous\n"
           "  --describe       print the ESTIMATE plan's description for each layer\n"
           "  -v, --verbose    say why each '-' entry cannot run the layer\n"
           "  --config         print the build, strategies and peers, and exit\n"
@@ -97,9 +100,9 @@ static int append_spec(options *o, const char *arg) {
 /* Options that take a value; 1 if argv[*i] was one of them, -1 on error. */
 static int value_option(options *o, int argc, char **argv, int *i) {
     const char *a = argv[*i];
-    static const char *const names[] = {"--suite",    "--rows",    "--csv",
-                                        "--svg",      "--threads", "--budget",
-                                        "--min-reps", "--gemm-n",  "--triad-mib"};
+    static const char *const names[] = {"--suite",     "--rows",   "--csv",      "--svg",
+                                        "--threads",   "--budget", "--min-reps", "--gemm-n",
+                                        "--triad-mib", "--data"};
     int k = -1;
     for (int j = 0; j < (int)(sizeof names / sizeof names[0]); j++)
         if (strcmp(a, names[j]) == 0) k = j;
@@ -131,8 +134,12 @@ static int value_option(options *o, int argc, char **argv, int *i) {
         return parse_number(a, v, 1, &x) ? -1 : (o->min_reps = (int)x, 1);
     case 7:
         return parse_number(a, v, 16, &x) ? -1 : (o->gemm_n = (int)x, 1);
-    default:
+    case 8:
         return parse_number(a, v, 1, &o->triad_mib) ? -1 : 1;
+    default:
+        if (data_set_mode(v) == 0) return 1;
+        fprintf(stderr, "--data %s: expected normal, denormal or underflow\n", v);
+        return -1;
     }
 }
 
@@ -314,6 +321,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     check_environment();
+    if (strcmp(data_mode_name(), "normal") != 0)
+        printf("data:     %s (--data): timings of denormal arithmetic\n", data_mode_name());
     bench_layer *layers;
     int count;
     if (load_layers(&o, &layers, &count)) return 1;
