@@ -92,6 +92,16 @@ convblas_status cb_problem_init(cb_problem *p, const convblas_layer_desc *desc,
  * channels_first rows of positions per channel (ld = distance between channels). */
 void cb_epilogue(const cb_problem *p, const float *bias, float *c, int64_t positions, int64_t ld);
 
+/* ---- padding_fixup.c: padding contributes nothing, even against Inf/NaN weights ---- */
+
+/* Whether the layer pads and its stage-1 kernel holds an Inf or NaN: then the strategies
+ * that multiply zeros in for the padding would turn 0 * Inf into NaN. */
+bool cb_needs_border_fixup(const cb_problem *p, const float *kernel);
+/* Recomputes every output whose window reaches into the padding from the definition.
+ * mid: mid_channels floats of scratch for SEPARABLE (NULL otherwise). */
+struct cb_exec;
+void cb_fix_padded_borders(const struct cb_exec *e, float *mid);
+
 /* ---- blas.c: the one file that includes the CBLAS header ---------------------------- */
 
 typedef enum { CB_NO_TRANS, CB_TRANS } cb_trans;

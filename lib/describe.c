@@ -83,7 +83,8 @@ static void put_choice(text *t, const convblas_plan *plan) {
     put(t,
         "parameters: tile %lld, tasks %lld (%s), on %d threads (BLAS single-threaded in "
         "each)\n",
-        (long long)c->params.tile, (long long)c->params.tasks, s->parallel, c->params.threads);
+        (long long)c->params.tile, (long long)c->params.tasks, s->parallel ? s->parallel : "tasks",
+        c->params.threads);
     put(t, "workspace: %zu bytes (limit %zu)\n", c->params.workspace, plan->tuning.workspace_limit);
     put(t, "estimated time: %.4g ms", c->estimate * 1e3);
     put(t, " (cost model: sgemm %.4g GFLOP/s, copy %.4g GB/s, %.2g us per call; %s)",

@@ -82,7 +82,27 @@ convblas_status convblas_execute(const convblas_plan *plan, const float *input,
                            "workspace (pass your own to execute)",
                            bytes);
     }
+    /* Rare (an Inf or NaN weight in a padded layer): allocated before anything is
+     * written, so running out of memory leaves the output untouched. */
+    const cb_problem *p = &plan->problem;
+    bool fixup = cb_needs_border_fixup(p, weights->kernel);
+    float *mid = NULL;
+    if (fixup && p->has_pointwise && !(mid = cb_malloc((size_t)p->mid_channels * sizeof(float)))) {
+        cb_free(owned);
+        return cb_fail(CONVBLAS_OUT_OF_MEMORY, "out of memory allocating %zu bytes of scratch",
+                       (size_t)p->mid_channels * sizeof(float));
+    }
     cb_run_strategy(plan, plan->chosen, input, weights, output, workspace);
+    if (fixup) {
+        cb_exec e = {.p = p,
+                     .in = input,
+                     .kernel = weights->kernel,
+                     .pointwise = weights->pointwise_kernel,
+                     .bias = weights->bias,
+                     .out = output};
+        cb_fix_padded_borders(&e, mid);
+    }
+    cb_free(mid);
     cb_free(owned);
     return CONVBLAS_OK;
 }

@@ -146,8 +146,8 @@ double ref_activation(convblas_activation act, double alpha, double x) {
     switch (act) {
     case CONVBLAS_LINEAR:
         return x;
-    case CONVBLAS_RELU:
-        return x > 0 ? x : 0;
+    case CONVBLAS_RELU: /* NaN stays NaN, as tf.nn.relu */
+        return x < 0 ? 0 : x;
     case CONVBLAS_RELU6:
         return x < 0 ? 0 : x > 6 ? 6 : x;
     case CONVBLAS_SIGMOID:
