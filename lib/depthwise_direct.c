@@ -1,10 +1,13 @@
-/* depthwise_direct: a direct, vectorized depthwise convolution (not BLAS): SIMD across
- * channels in channels_last, across positions in channels_first (depthwise_kernels.c).
- * A task is one output row segment of one image; where its window leaves the input (or
- * channels_last has depth_multiplier > 1) the window is first copied, zero-padded and
- * expanded, so the kernels never test bounds. SEPARABLE runs the depthwise stage of each
- * segment into a tile buffer and feeds it straight to the pointwise GEMM: the intermediate
- * tensor never goes to memory whole. */
+/* depthwise_direct: a direct, vectorized depthwise convolution (not BLAS). channels_last:
+ * SIMD across channels, each input row copied once into a ring of staged rows
+ * (depthwise_staged.c; the input is read in place only where staging does not apply).
+ * channels_first: SIMD across columns, each channel's rows copied into a zero-padded
+ * window (depthwise_kernels.c). A task is a band of output rows of one image (or a segment
+ * of one row), and for depthwise alone, when there are too few of those for the workers,
+ * a share of the channels. Bias, relu and relu6 are applied in the kernels' registers;
+ * other activations right after, on the tile still in cache. SEPARABLE runs the depthwise
+ * stage of a task into a tile buffer and feeds it straight to the pointwise GEMM: the
+ * intermediate tensor never goes to memory whole. */
 #include "convblas_internal.h"
 #include "depthwise_kernels.h"
 
@@ -13,6 +16,17 @@
 
 /* The rate of the direct kernels on one core, for the cost model. */
 static const double direct_flops = 60e9;
+
+enum {
+    VEC = 16,              /* floats per vector of the kernels: channel shares are multiples */
+    SHARE = 8 * VEC,       /* the fewest channels worth a task of their own */
+    MIN_SEG = 64,          /* the fewest columns worth a task of their own */
+    ALIGN = 16,            /* floats of slack to start a buffer on a 64-byte boundary */
+    MID_FLOATS = 1 << 16,  /* SEPARABLE: the intermediate tile, kept within the L2 cache */
+    STAGE_FLOATS = 1 << 16 /* the staged rows (or window) of a task, within the L2 cache */
+};
+/* Multiply-adds worth a task of their own (a few microseconds). */
+static const double min_task_work = 131072.0;
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
     if (p->group_in != 1) {
@@ -27,25 +41,157 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
     return true;
 }
 
-/* Floats of one worker's buffers for a segment of `count` positions. */
-static int64_t worker_floats(const cb_problem *p, int64_t count) {
-    int64_t lanes = p->format == CONVBLAS_CHANNELS_LAST ? p->mid_channels : 1;
-    int64_t window = cb_mul_sat(cb_mul_sat(p->k_h, cb_window_span(p, count)), lanes);
-    int64_t mid = p->has_pointwise ? cb_mul_sat(count, p->mid_channels) : 0;
-    return mid > INT64_MAX - window ? INT64_MAX : window + mid;
+/* How the output is cut into tasks: image, then a band of `band` whole rows, or when band
+ * is 1 a segment of `seg` columns of one row, then a share of the channels (depthwise
+ * alone). params->tile holds the positions of a task (band * out_w, or seg) and
+ * params->tasks the product of the counts, so the shares follow from both. */
+typedef struct layout {
+    int64_t band, seg, bands, segs, parts;
+} layout;
+
+static layout layout_of(const cb_problem *p, int64_t tile, int64_t tasks) {
+    layout l = {.band = 1, .seg = cb_max(cb_min(tile, p->out_w), 1)};
+    if (tile >= p->out_w) l.band = cb_max(cb_min(tile / cb_max(p->out_w, 1), p->out_h), 1);
+    l.bands = cb_ceil_div(p->out_h, l.band);
+    l.segs = cb_ceil_div(p->out_w, l.seg);
+    int64_t tiles = p->batch * l.bands * l.segs;
+    l.parts = tiles > 0 ? cb_max(tasks / tiles, 1) : 1;
+    return l;
+}
+
+static bool last_format(const cb_problem *p) {
+    return p->format == CONVBLAS_CHANNELS_LAST;
+}
+
+/* channels_last runs the lane-vector kernels (depthwise_staged.c) unless a vector is wider
+ * than the channels or one window is absurdly wide (a huge dilation: few of its taps
+ * land), which the plain path takes. */
+static bool vectored(const cb_problem *p) {
+    return last_format(p) && p->mid_channels >= VEC && cb_window_span(p, 1) <= (1 << 16) &&
+           (p->k_h - 1) * p->d_h < (1 << 16);
+}
+
+/* They read the input in place where that beats staging it: strided layers, where each
+ * input vector feeds few FMAs, so that copying it costs more than unaligned loads do (and
+ * fewer loads share an L1 set); only with one channel per lane (no depth_multiplier) and
+ * pixels that spread over the L1 sets (not a multiple of 1 KiB apart, as 256 or 1024
+ * channels are). Measured on stride 1 (3x3, 128 and 144 channels) staging wins by 10-35%,
+ * on stride 2 in place wins by 15-25%. */
+static bool in_place(const cb_problem *p) {
+    return vectored(p) && p->group_out == 1 && p->channels % 256 != 0 && p->s_w > 1;
+}
+
+static bool staged(const cb_problem *p) {
+    return vectored(p) && !in_place(p);
+}
+
+/* The ring holds every input row a window can read: at most that many exist. */
+static int64_t ring_rows(const cb_problem *p) {
+    return cb_min((p->k_h - 1) * p->d_h + 1, p->in_h);
+}
+
+static int64_t slot_floats(const cb_problem *p, int64_t count) {
+    return cb_mul_sat(cb_window_span(p, count), cb_dw_stage_stride(p->mid_channels));
+}
+
+static cb_dw_window window_of(const cb_problem *p, int64_t rows, int64_t count) {
+    return cb_dw_window_of(rows, count, p->k_h, p->k_w, p->s_h, p->s_w, p->d_h, p->d_w);
+}
+
+/* Floats of a worker's staging: channels_last, the ring of staged rows and the kernel rows'
+ * pointers into it; channels_first, the padded window of one channel. */
+static int64_t stage_floats(const cb_problem *p, const layout *l) {
+    if (last_format(p)) {
+        if (!vectored(p)) return 0;
+        if (in_place(p)) return 2 * p->k_h + ALIGN;
+        int64_t ring = cb_mul_sat(ring_rows(p), slot_floats(p, l->seg));
+        return ring > INT64_MAX - 2 * p->k_h - ALIGN ? INT64_MAX : ring + 2 * p->k_h + ALIGN;
+    }
+    /* A window wider than any workspace (a huge dilation): also no overflow below. */
+    double rows = (double)(l->band - 1) * (double)p->s_h + (double)(p->k_h - 1) * (double)p->d_h;
+    double cols = (double)(l->seg - 1) * (double)p->s_w + (double)(p->k_w - 1) * (double)p->d_w;
+    if ((rows + 1) * (cols + VEC + (double)p->s_w) > 0x1p50) return INT64_MAX;
+    cb_dw_window w = window_of(p, l->band, l->seg);
+    return w.rows * w.row + ALIGN;
+}
+
+/* SEPARABLE: the intermediate tile follows the staging. */
+static int64_t worker_floats(const cb_problem *p, const layout *l) {
+    int64_t f = stage_floats(p, l);
+    int64_t mid = p->has_pointwise ? cb_mul_sat(l->band * l->seg, p->mid_channels) : 0;
+    return mid > INT64_MAX - f ? INT64_MAX : f + mid;
+}
+
+/* Whether a task's buffers stay in the L2 cache; where one output's window alone is more,
+ * enough for 4 windows' span. */
+static bool cache_sized(const cb_problem *p, const layout *l) {
+    if (p->has_pointwise && l->band * l->seg > 1 &&
+        cb_mul_sat(l->band * l->seg, p->mid_channels) > MID_FLOATS)
+        return false;
+    if (l->band * l->seg <= 1) return true;
+    int64_t least = cb_min(4 * cb_window_span(p, 1), p->out_w);
+    if (staged(p))
+        return cb_mul_sat(ring_rows(p), slot_floats(p, l->seg)) <=
+               cb_max(STAGE_FLOATS, cb_mul_sat(ring_rows(p), slot_floats(p, least)));
+    return last_format(p) || stage_floats(p, l) <= STAGE_FLOATS / 4 || l->seg <= least;
+}
+
+/* Halves the band, then the segment, until the buffers fit `budget` floats and the cache. */
+static void fit(const cb_problem *p, int64_t budget, layout *l) {
+    while (worker_floats(p, l) > budget || !cache_sized(p, l)) {
+        if (l->band > 1)
+            l->band = cb_ceil_div(l->band, 2);
+        else if (l->seg > 1)
+            l->seg = cb_ceil_div(l->seg, 2);
+        else
+            return;
+    }
+}
+
+/* Tasks for the workers: as many as the work is worth, at most four per worker and a
+ * multiple of the worker count. */
+static int64_t wanted_tasks(const cb_problem *p, int threads) {
+    if (threads <= 1) return 1;
+    double work =
+        (double)p->batch * (double)p->out_plane * (double)p->mid_channels * (double)p->taps;
+    int64_t t = (int64_t)cb_min((int64_t)(work / min_task_work), 4 * (int64_t)threads);
+    return cb_ceil_div(cb_max(t, threads), threads) * threads;
+}
+
+/* Cuts each image into `pieces`: shares of the channels first (depthwise alone; they
+ * stage nothing twice), except along one long channels_last row, then bands of rows, then
+ * segments of a row. */
+static void cut(const cb_problem *p, int64_t pieces, layout *l) {
+    l->band = p->out_h, l->seg = p->out_w, l->parts = 1;
+    if (pieces <= 1) return;
+    int64_t most = p->has_pointwise ? 1 : last_format(p) ? p->mid_channels / SHARE : p->channels;
+    bool shares_first = !last_format(p) || p->out_h > 1;
+    if (shares_first) {
+        l->parts = cb_max(cb_min(pieces, most), 1);
+        pieces = cb_ceil_div(pieces, l->parts);
+    }
+    if (pieces <= 1) return;
+    if (p->out_h >= pieces) {
+        l->band = cb_ceil_div(p->out_h, pieces);
+        return;
+    }
+    l->band = 1;
+    int64_t more = cb_ceil_div(pieces, p->out_h);
+    l->seg = cb_max(cb_ceil_div(p->out_w, more), cb_min(MIN_SEG, p->out_w));
+    if (!shares_first) {
+        int64_t segs = cb_ceil_div(p->out_w, l->seg);
+        l->parts = cb_max(cb_min(cb_ceil_div(more, segs), most), 1);
+    }
 }
 
 static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params) {
-    int64_t rows = p->batch * p->out_h;
-    int64_t seg = p->out_w;
-    /* Split rows into segments only when there are too few rows for the workers. */
-    if (rows < 4 * (int64_t)t->threads)
-        seg = cb_ceil_div(p->out_w, cb_ceil_div(4 * t->threads, cb_max(rows, 1)));
-    seg = cb_min(cb_max(seg, 64), p->out_w);
-    while (seg > 1 && worker_floats(p, seg) > (int64_t)(t->tile_bytes / sizeof(float))) seg /= 2;
-    params->tile = seg;
-    params->tasks = cb_segment_tasks(p, seg);
-    params->worker_floats = (size_t)worker_floats(p, seg);
+    layout l;
+    cut(p, cb_ceil_div(wanted_tasks(p, t->threads), cb_max(p->batch, 1)), &l);
+    fit(p, (int64_t)(t->tile_bytes / sizeof(float)), &l);
+    params->tile = l.band > 1 || l.seg == p->out_w ? l.band * p->out_w : l.seg;
+    params->tasks =
+        p->batch * cb_ceil_div(p->out_h, l.band) * cb_ceil_div(p->out_w, l.seg) * l.parts;
+    params->worker_floats = (size_t)worker_floats(p, &l);
 }
 
 static double cost(const cb_problem *p, const cb_params *params) {
@@ -59,137 +205,281 @@ static double cost(const cb_problem *p, const cb_params *params) {
                  (cb_machine.gemm_flops *
                   cb_gemm_efficiency(params->tile, p->out_channels, p->mid_channels)) +
              (double)params->tasks * cb_machine.call_cost;
-    return t / cb_min(params->threads, cb_max(params->tasks, 1));
+    return t / (double)cb_min(params->threads, cb_max(params->tasks, 1));
 }
 
-static int64_t first_row(const cb_problem *p, const cb_segment *s) {
-    return s->oh * p->s_h + s->i0 * p->d_h - p->pad_top;
+/* ---- one task ------------------------------------------------------------------------ */
+
+typedef struct dw_tile {
+    int64_t n, oh0, oh1, ow0, ow1;
+    int64_t c0, c1; /* channels_last: output channels; channels_first: input channels */
+} dw_tile;
+
+/* Share k of `parts` of `total` lanes, cut at multiples of unit. */
+static int64_t share_start(int64_t total, int64_t parts, int64_t k, int64_t unit) {
+    return k >= parts ? total : k * total / parts / unit * unit;
 }
 
-/* channels_last window copy: zero-padded, each channel repeated depth_multiplier times so
- * that the kernel sees one input lane per output channel. */
-static void copy_window_cl(const cb_problem *p, const float *img, const cb_segment *s, float *buf) {
-    int64_t C = p->channels, M = p->group_out, ctot = p->mid_channels;
-    for (int64_t r = 0; r < s->i1 - s->i0; r++) {
-        const float *row = img + (first_row(p, s) + r * p->d_h) * p->in_w * C;
-        for (int64_t u = 0; u < s->span; u++) {
-            float *dst = buf + (r * s->span + u) * ctot;
-            int64_t iw = s->x0 + u;
-            if (iw < 0 || iw >= p->in_w)
-                memset(dst, 0, (size_t)ctot * sizeof(float));
-            else if (M == 1)
-                memcpy(dst, row + iw * C, (size_t)C * sizeof(float));
-            else
-                for (int64_t c = 0; c < C; c++)
-                    for (int64_t m = 0; m < M; m++) dst[c * M + m] = row[iw * C + c];
+static dw_tile locate(const cb_problem *p, const layout *l, int64_t task) {
+    dw_tile t;
+    int64_t part = task % l->parts, rest = task / l->parts;
+    t.ow0 = rest % l->segs * l->seg;
+    rest /= l->segs;
+    t.oh0 = rest % l->bands * l->band;
+    t.n = rest / l->bands;
+    t.oh1 = cb_min(t.oh0 + l->band, p->out_h);
+    t.ow1 = cb_min(t.ow0 + l->seg, p->out_w);
+    int64_t lanes = last_format(p) ? p->mid_channels : p->channels;
+    int64_t unit = last_format(p) ? VEC : 1;
+    t.c0 = share_start(lanes, l->parts, part, unit);
+    t.c1 = share_start(lanes, l->parts, part + 1, unit);
+    return t;
+}
+
+/* What the kernels finish in registers: bias, and relu or relu6 as a clamp. */
+static bool fused(const cb_problem *p) {
+    return p->has_pointwise || p->activation == CONVBLAS_LINEAR || p->activation == CONVBLAS_RELU ||
+           p->activation == CONVBLAS_RELU6;
+}
+
+static cb_dw_clamp clamp_of(const cb_problem *p, float *lo, float *hi) {
+    *lo = 0.0f, *hi = 6.0f;
+    if (p->has_pointwise) return CB_DW_NONE; /* the activation follows the pointwise stage */
+    return p->activation == CONVBLAS_RELU    ? CB_DW_LOW
+           : p->activation == CONVBLAS_RELU6 ? CB_DW_BOTH
+                                             : CB_DW_NONE;
+}
+
+/* The activation alone (the kernels added the bias) on `positions` positions of `lanes`
+ * channels at out: channels_last, rows of ld floats; channels_first, channels ld apart. */
+static void activate(const cb_problem *p, float *out, int64_t positions, int64_t lanes,
+                     int64_t ld) {
+    cb_problem q = *p;
+    q.out_channels = lanes;
+    q.use_bias = false;
+    cb_epilogue(&q, NULL, out, positions, ld);
+}
+
+/* Output columns activated in one go: small enough to be still in the L1 cache. */
+static int64_t chunk_of(const cb_problem *p, int64_t lanes) {
+    return fused(p) ? INT64_MAX : cb_max(8192 / lanes, 8);
+}
+
+/* Kernel rows [*i0, *i1) whose input row exists for output row oh. */
+static void row_range(const cb_problem *p, int64_t oh, int64_t *i0, int64_t *i1) {
+    int64_t top = oh * p->s_h - p->pad_top;
+    *i0 = top >= 0 ? 0 : cb_ceil_div(-top, p->d_h);
+    int64_t room = p->in_h - top;
+    *i1 = room <= 0 ? 0 : cb_min(cb_ceil_div(room, p->d_h), p->k_h);
+    *i0 = cb_min(*i0, *i1);
+}
+
+static float *align64(float *f) {
+    uintptr_t a = (uintptr_t)f;
+    return f + ((64 - a % 64) % 64) / sizeof(float);
+}
+
+/* The output of column ow0, lane c0 of row oh: in the output, or SEPARABLE's tile. */
+static float *row_out(const cb_exec *e, const dw_tile *t, float *mid, int64_t oh) {
+    const cb_problem *p = e->p;
+    int64_t ctot = p->mid_channels;
+    if (mid) return mid + (oh - t->oh0) * (t->ow1 - t->ow0) * ctot + t->c0;
+    return e->out + ((t->n * p->out_h + oh) * p->out_w + t->ow0) * ctot + t->c0;
+}
+
+/* Stages the input rows of output row oh's window that *next says are not staged yet (in
+ * increasing order, each once per task), and points rows at its taps' rows. */
+static void stage_rows(const cb_exec *e, const dw_tile *t, float *ring, int64_t slot, int64_t oh,
+                       int64_t i0, int64_t i1, int64_t *next, const float **rows) {
+    const cb_problem *p = e->p;
+    int64_t n = ring_rows(p), top = oh * p->s_h - p->pad_top, C = p->channels;
+    int64_t count = t->ow1 - t->ow0, x0 = t->ow0 * p->s_w - p->pad_left;
+    const float *img = e->in + t->n * p->in_plane * C;
+    int64_t cs = cb_dw_stage_stride(t->c1 - t->c0), end = top + (i1 - 1) * p->d_h + 1;
+    /* From the window's first row, not its first tap's: with a dilation, the first tap
+     * inside the input moves back and forth from one output row to the next. */
+    for (int64_t ih = cb_max(cb_max(top, 0), *next); ih < end; ih++)
+        cb_dw_stage_row(ring + ih % n * slot, cs, img + ih * p->in_w * C, p->in_w, C, x0,
+                        cb_window_span(p, count), t->c0, t->c1 - t->c0, p->group_out);
+    *next = cb_max(*next, end);
+    for (int64_t i = i0; i < i1; i++) rows[i - i0] = ring + (top + i * p->d_h) % n * slot;
+}
+
+static void run_cl_staged(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
+    const cb_problem *p = e->p;
+    int64_t ctot = p->mid_channels, lanes = t->c1 - t->c0, count = t->ow1 - t->ow0;
+    int64_t slot = slot_floats(p, count), next = INT64_MIN, chunk = chunk_of(p, lanes);
+    float *ring = align64(ws);
+    const float **rows = (const float **)(void *)(ring + ring_rows(p) * slot);
+    cb_dw_staged g = {.rows = rows,
+                      .cs = cb_dw_stage_stride(lanes),
+                      .kw = p->k_w,
+                      .s = p->s_w,
+                      .d = p->d_w,
+                      .w_tap = ctot,
+                      .out_col = ctot,
+                      .lanes = lanes};
+    g.bias = !p->has_pointwise && p->use_bias ? e->bias + t->c0 : NULL;
+    g.clamp = clamp_of(p, &g.lo, &g.hi);
+    for (int64_t oh = t->oh0; oh < t->oh1; oh++) {
+        int64_t i0, i1;
+        row_range(p, oh, &i0, &i1);
+        if (i1 > i0) stage_rows(e, t, ring, slot, oh, i0, i1, &next, rows);
+        g.nrows = i1 - i0;
+        g.w = e->kernel + i0 * p->k_w * ctot + t->c0;
+        float *out = row_out(e, t, mid, oh);
+        for (int64_t a = 0; a < count; a += g.count) {
+            g.count = cb_min(chunk, count - a);
+            g.x_off = a * p->s_w * g.cs;
+            g.out = out + a * ctot;
+            cb_dw_cl_staged(&g);
+            if (!mid && !fused(p)) activate(p, g.out, g.count, lanes, ctot);
         }
     }
 }
 
-static void depthwise_cl(const cb_exec *e, const cb_segment *s, float *buf, float *dst,
-                         int64_t dst_ld) {
+/* channels_last through the plain path, columns [ow0, ow1) of the tile. */
+static void run_cl_plain(const cb_exec *e, const dw_tile *t, int64_t ow0, int64_t ow1, float *mid) {
     const cb_problem *p = e->p;
-    int64_t C = p->channels, ctot = p->mid_channels;
-    const float *img = e->in + s->n * p->in_plane * C;
-    const float *w = e->kernel + s->i0 * p->k_w * ctot;
-    int64_t rows = s->i1 - s->i0;
-    if (s->inside && p->group_out == 1) {
-        const float *x = img + (first_row(p, s) * p->in_w + s->x0) * C;
-        cb_dw_channels_last(x, p->d_h * p->in_w * C, rows, p->k_w, p->s_w, p->d_w, C, w, ctot, dst,
-                            dst_ld, s->count, ctot);
-        return;
+    int64_t ctot = p->mid_channels, C = p->channels, lanes = t->c1 - t->c0;
+    int64_t chunk = chunk_of(p, lanes);
+    cb_dw_row r = {.x_row = p->d_h * p->in_w * C,
+                   .in_w = p->in_w,
+                   .cs = C,
+                   .m = p->group_out,
+                   .kw = p->k_w,
+                   .s = p->s_w,
+                   .d = p->d_w,
+                   .pad = p->pad_left,
+                   .w_tap = ctot,
+                   .out_col = ctot,
+                   .c0 = t->c0,
+                   .c1 = t->c1};
+    r.bias = !p->has_pointwise && p->use_bias ? e->bias : NULL;
+    r.clamp = clamp_of(p, &r.lo, &r.hi);
+    const float *img = e->in + t->n * p->in_plane * C;
+    for (int64_t oh = t->oh0; oh < t->oh1; oh++) {
+        int64_t i0, i1;
+        row_range(p, oh, &i0, &i1);
+        r.rows = i1 - i0;
+        r.x = r.rows ? img + (oh * p->s_h - p->pad_top + i0 * p->d_h) * p->in_w * C : img;
+        r.w = e->kernel + i0 * p->k_w * ctot;
+        r.out = row_out(e, t, mid, oh) - t->ow0 * ctot - t->c0; /* at column 0, channel 0 */
+        for (int64_t a = ow0, b; a < ow1; a = b) {
+            b = a + cb_min(chunk, ow1 - a);
+            cb_dw_cl_row(&r, a, b);
+            if (!mid && !fused(p)) activate(p, r.out + a * ctot + t->c0, b - a, lanes, ctot);
+        }
     }
-    copy_window_cl(p, img, s, buf);
-    cb_dw_channels_last(buf, s->span * ctot, rows, p->k_w, p->s_w, p->d_w, ctot, w, ctot, dst,
-                        dst_ld, s->count, ctot);
 }
 
-static void depthwise_cf(const cb_exec *e, const cb_segment *s, float *buf, float *dst,
-                         int64_t dst_cs) {
+/* The columns [*lo, *hi) of [ow0, ow1) whose window lies inside the input. */
+static void inside_columns(const cb_problem *p, int64_t ow0, int64_t ow1, int64_t *lo,
+                           int64_t *hi) {
+    int64_t room = p->in_w - 1 - (p->k_w - 1) * p->d_w + p->pad_left; /* last start inside */
+    *lo = cb_min(cb_max(cb_ceil_div(p->pad_left, p->s_w), ow0), ow1);
+    *hi = cb_max(cb_min(room < 0 ? 0 : room / p->s_w + 1, ow1), *lo);
+}
+
+/* channels_last in place: the inside columns through the lane-vector kernels, the edge
+ * columns through the plain path. */
+static void run_cl_in_place(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
     const cb_problem *p = e->p;
-    int64_t M = p->group_out, ctot = p->mid_channels, rows = s->i1 - s->i0;
-    for (int64_t c = 0; c < p->channels; c++) {
-        const float *plane = e->in + (s->n * p->channels + c) * p->in_plane;
-        const float *x = plane + first_row(p, s) * p->in_w + s->x0;
-        int64_t x_row = p->d_h * p->in_w;
-        if (!s->inside) {
-            for (int64_t r = 0; r < rows; r++) {
-                const float *row = plane + (first_row(p, s) + r * p->d_h) * p->in_w;
-                for (int64_t u = 0; u < s->span; u++) {
-                    int64_t iw = s->x0 + u;
-                    buf[r * s->span + u] = iw >= 0 && iw < p->in_w ? row[iw] : 0.0f;
-                }
-            }
-            x = buf, x_row = s->span;
+    int64_t C = p->channels, lanes = t->c1 - t->c0, chunk = chunk_of(p, lanes), lo, hi;
+    inside_columns(p, t->ow0, t->ow1, &lo, &hi);
+    const float **rows = (const float **)(void *)align64(ws);
+    cb_dw_staged g = {.rows = rows,
+                      .cs = C,
+                      .kw = p->k_w,
+                      .s = p->s_w,
+                      .d = p->d_w,
+                      .w_tap = C,
+                      .out_col = C,
+                      .lanes = lanes};
+    g.bias = !p->has_pointwise && p->use_bias ? e->bias + t->c0 : NULL;
+    g.clamp = clamp_of(p, &g.lo, &g.hi);
+    const float *img = e->in + t->n * p->in_plane * C;
+    for (int64_t oh = t->oh0; oh < t->oh1; oh++) {
+        int64_t i0, i1, top = oh * p->s_h - p->pad_top;
+        row_range(p, oh, &i0, &i1);
+        for (int64_t i = i0; i < i1; i++) rows[i - i0] = img + (top + i * p->d_h) * p->in_w * C;
+        g.nrows = i1 - i0;
+        g.w = e->kernel + i0 * p->k_w * C + t->c0;
+        float *out = row_out(e, t, mid, oh) + (lo - t->ow0) * C;
+        for (int64_t a = lo; a < hi; a += g.count) {
+            g.count = cb_min(chunk, hi - a);
+            g.x_off = (a * p->s_w - p->pad_left) * C + t->c0;
+            g.out = out + (a - lo) * C;
+            cb_dw_cl_staged(&g);
+            if (!mid && !fused(p)) activate(p, g.out, g.count, lanes, C);
         }
+    }
+    if (lo > t->ow0) run_cl_plain(e, t, t->ow0, lo, mid);
+    if (t->ow1 > hi) run_cl_plain(e, t, hi, t->ow1, mid);
+}
+
+static void run_cf(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
+    const cb_problem *p = e->p;
+    int64_t M = p->group_out, ctot = p->mid_channels;
+    int64_t rows = t->oh1 - t->oh0, count = t->ow1 - t->ow0, positions = rows * count;
+    cb_dw_window win = window_of(p, rows, count);
+    float *buf = align64(ws);
+    cb_dw_plane q = {.x = buf,
+                     .kh = p->k_h,
+                     .kw = p->k_w,
+                     .s_h = p->s_h,
+                     .s_w = p->s_w,
+                     .d_h = p->d_h,
+                     .d_w = p->d_w,
+                     .rows = rows,
+                     .count = count,
+                     .w_tap = ctot,
+                     .out_row = mid ? count : p->out_w};
+    q.clamp = clamp_of(p, &q.lo, &q.hi);
+    bool bias = !p->has_pointwise && p->use_bias;
+    int64_t first = t->oh0 * p->out_w + t->ow0; /* of the output plane */
+    for (int64_t c = t->c0; c < t->c1; c++) {
+        const float *plane = e->in + (t->n * p->channels + c) * p->in_plane;
+        cb_dw_fill_window(&win, buf, plane, p->in_h, p->in_w, t->oh0 * p->s_h - p->pad_top,
+                          t->ow0 * p->s_w - p->pad_left, p->s_w);
+        float *out =
+            mid ? mid + c * M * positions : e->out + (t->n * ctot + c * M) * p->out_plane + first;
+        int64_t ld = mid ? positions : p->out_plane;
         for (int64_t m = 0; m < M; m++) {
-            int64_t o = c * M + m;
-            cb_dw_channels_first(x, x_row, rows, p->k_w, p->s_w, p->d_w,
-                                 e->kernel + s->i0 * p->k_w * ctot + o, ctot, dst + o * dst_cs,
-                                 s->count);
+            q.w = e->kernel + c * M + m;
+            q.bias = bias ? e->bias[c * M + m] : 0.0f;
+            q.out = out + m * ld;
+            cb_dw_cf_plane(&q, &win);
         }
-    }
-}
-
-/* Outputs [t0, t1) of segment s, as a segment of their own. */
-static cb_segment sub_segment(const cb_problem *p, const cb_segment *s, int64_t t0, int64_t t1) {
-    cb_segment r = *s;
-    r.ow0 = s->ow0 + t0;
-    r.count = t1 - t0;
-    r.x0 = s->x0 + t0 * p->s_w;
-    r.span = cb_window_span(p, r.count);
-    r.inside = r.x0 >= 0 && r.x0 + r.span <= p->in_w;
-    return r;
-}
-
-/* The segment in up to three pieces: the outputs whose windows lie inside the input read
- * it in place; only the edge outputs go through a padded copy. */
-static void depthwise_pieces(const cb_exec *e, const cb_segment *s, float *buf, float *dst,
-                             int64_t dst_ld) {
-    const cb_problem *p = e->p;
-    bool last = p->format == CONVBLAS_CHANNELS_LAST;
-    int64_t lo = s->x0 >= 0 ? 0 : cb_ceil_div(-s->x0, p->s_w);
-    int64_t room = p->in_w - 1 - (p->k_w - 1) * p->d_w - s->x0; /* last start inside */
-    int64_t hi = room < 0 ? 0 : room / p->s_w + 1;
-    lo = cb_min(lo, s->count);
-    hi = cb_min(cb_max(hi, lo), s->count);
-    int64_t cut[4] = {0, lo, hi, s->count};
-    for (int k = 0; k < 3; k++) {
-        if (cut[k] == cut[k + 1]) continue;
-        cb_segment piece = sub_segment(p, s, cut[k], cut[k + 1]);
-        if (last)
-            depthwise_cl(e, &piece, buf, dst + cut[k] * dst_ld, dst_ld);
-        else
-            depthwise_cf(e, &piece, buf, dst + cut[k], dst_ld);
+        if (!mid && !fused(p)) activate(p, out, positions, M, ld);
     }
 }
 
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
     const cb_problem *p = e->p;
-    cb_segment s = cb_locate_segment(e->p, e->params->tile, task);
-    int64_t p0 = s.oh * p->out_w + s.ow0, ld;
-    float *out = cb_output_tile(e, s.n, p0, &ld);
-    float *mid =
-        ws + (worker_floats(p, s.count) - (p->has_pointwise ? s.count * p->mid_channels : 0));
-    bool last = p->format == CONVBLAS_CHANNELS_LAST;
-    float *dst = p->has_pointwise ? mid : out;
-    int64_t dst_ld = p->has_pointwise ? (last ? p->mid_channels : s.count) : ld;
-    if (s.i1 == s.i0) { /* the window misses the input entirely: zeros */
-        for (int64_t o = 0; o < p->mid_channels; o++)
-            for (int64_t t = 0; t < s.count; t++)
-                dst[last ? t * dst_ld + o : o * dst_ld + t] = 0.0f;
-    } else {
-        depthwise_pieces(e, &s, ws, dst, dst_ld);
-    }
-    if (p->has_pointwise) cb_pointwise_stage(e, mid, s.n, p0, s.count);
-    cb_epilogue(p, e->bias, out, s.count, ld);
+    layout l = layout_of(p, e->params->tile, e->params->tasks);
+    dw_tile t = locate(p, &l, task);
+    int64_t positions = (t.oh1 - t.oh0) * (t.ow1 - t.ow0);
+    float *mid = p->has_pointwise ? ws + stage_floats(p, &l) : NULL;
+    if (!last_format(p))
+        run_cf(e, &t, ws, mid);
+    else if (in_place(p))
+        run_cl_in_place(e, &t, ws, mid);
+    else if (staged(p))
+        run_cl_staged(e, &t, ws, mid);
+    else
+        run_cl_plain(e, &t, t.ow0, t.ow1, mid);
+    if (!p->has_pointwise) return;
+    int64_t p0 = t.oh0 * p->out_w + t.ow0, ld;
+    cb_pointwise_stage(e, mid, t.n, p0, positions);
+    float *out = cb_output_tile(e, t.n, p0, &ld);
+    cb_epilogue(p, e->bias, out, positions, ld);
 }
 
 const cb_strategy cb_depthwise_direct = {
     .name = "depthwise_direct",
-    .summary = "vectorized direct depthwise kernel per row segment (separable: fused with "
-               "the pointwise GEMM per segment)",
-    .parallel = "images x output rows x segments of tile positions",
+    .summary = "vectorized direct depthwise kernels per band of rows (separable: fused with "
+               "the pointwise GEMM per band)",
     .applicable = applicable,
     .configure = configure,
     .cost = cost,

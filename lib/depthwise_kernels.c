@@ -1,114 +1,291 @@
-/* The SIMD kernels of depthwise_direct. Written once with GCC/Clang vector extensions and
- * compiled for AVX-512, AVX2 and baseline x86-64 (target_clones): the loader picks the
- * best the CPU has, at run time. Other architectures get the portable build. */
+/* The kernels of depthwise_direct that read their input in place (channels_last, for what
+ * staging does not take) or from a per-channel window (channels_first). Written once with
+ * GCC/Clang vector extensions and compiled for AVX-512, AVX2 and baseline x86-64
+ * (target_clones): the loader picks the best the CPU has, at run time.
+ *
+ * channels_last: the outputs whose window lies inside the input run in blocks of WB
+ * columns, one weight vector feeding WB independent accumulators per tap; the edge columns
+ * run one at a time with the taps outside the input skipped, PG channel vectors together
+ * to keep their FMA chains independent too. */
 #include "depthwise_kernels.h"
 
 #include "simd.h"
 
-/* channels_last, one block of VL channels at offset o, RB positions at a time: the weight
- * vector of a tap is loaded once for RB outputs. */
-enum { RB = 4 };
+#include <stdbool.h>
 
-VINLINE void cl_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s, int64_t d,
-                      int64_t cs, const float *w, int64_t ctot, float *dst, int64_t dst_ld,
-                      int64_t t, int64_t o) {
-    vf acc[RB] = {{0}};
-    for (int64_t i = 0; i < rows; i++) {
-        const float *xr = x + i * x_row + o;
-        const float *wr = w + i * kw * ctot + o;
+enum {
+    CV = 4, /* channels_first: column vectors computed together */
+    WB = 8, /* columns of an interior block */
+    WS = 4, /* columns of a short interior block (rows of fewer than WB inside columns) */
+    PG = 4  /* channel vectors of an edge column computed together */
+};
+
+VINLINE vf finish(const cb_dw_row *r, vf v) {
+    if (r->clamp != CB_DW_NONE) v = vblend(v < r->lo, vsplat(r->lo), v);
+    if (r->clamp == CB_DW_BOTH) v = vblend(v > r->hi, vsplat(r->hi), v);
+    return v;
+}
+
+static inline float finish1(const cb_dw_row *r, float v) {
+    if (r->clamp != CB_DW_NONE && v < r->lo) v = r->lo;
+    if (r->clamp == CB_DW_BOTH && v > r->hi) v = r->hi;
+    return v;
+}
+
+VINLINE vf bias_at(const cb_dw_row *r, int64_t o) {
+    return r->bias ? vload(r->bias + o) : vsplat(0.0f);
+}
+
+/* nw columns from ow, all inside the input; VL channels from o. */
+VINLINE void interior_block(const cb_dw_row *r, int64_t ow, int64_t o, const int nw) {
+    const float *x = r->x + (ow * r->s - r->pad) * r->cs + o;
+    const float *w = r->w + o;
+    int64_t sc = r->s * r->cs, dc = r->d * r->cs, kw = r->kw;
+    vf acc[WB];
+    vf b = bias_at(r, o);
+#pragma GCC unroll 8
+    for (int t = 0; t < nw; t++) acc[t] = b;
+    for (int64_t i = 0; i < r->rows; i++) {
+        const float *xi = x + i * r->x_row, *wi = w + i * kw * r->w_tap;
         for (int64_t j = 0; j < kw; j++) {
-            vf wv = vload(wr + j * ctot);
-            const float *xp = xr + (t * s + j * d) * cs;
-            for (int r = 0; r < RB; r++) acc[r] += vload(xp + r * s * cs) * wv;
+            vf wv = vload(wi + j * r->w_tap);
+            const float *xp = xi + j * dc;
+#pragma GCC unroll 8
+            for (int t = 0; t < nw; t++) acc[t] += vload(xp + t * sc) * wv;
         }
     }
-    for (int r = 0; r < RB; r++) vstore(dst + (t + r) * dst_ld + o, acc[r]);
+    float *out = r->out + ow * r->out_col + o;
+#pragma GCC unroll 8
+    for (int t = 0; t < nw; t++) vstore(out + t * r->out_col, finish(r, acc[t]));
 }
 
-VINLINE void cl_single(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
-                       int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
-                       int64_t dst_ld, int64_t t, int64_t o) {
-    vf acc = {0};
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < kw; j++)
-            acc += vload(x + i * x_row + (t * s + j * d) * cs + o) *
-                   vload(w + (i * kw + j) * ctot + o);
-    vstore(dst + t * dst_ld + o, acc);
-}
-
-/* Channels past the last full vector: plain loops. */
-static void cl_tail(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s, int64_t d,
-                    int64_t cs, const float *w, int64_t ctot, float *dst, int64_t dst_ld,
-                    int64_t count, int64_t o0, int64_t nch) {
-    for (int64_t t = 0; t < count; t++)
-        for (int64_t o = o0; o < nch; o++) {
-            float acc = 0.0f;
-            for (int64_t i = 0; i < rows; i++)
-                for (int64_t j = 0; j < kw; j++)
-                    acc += x[i * x_row + (t * s + j * d) * cs + o] * w[(i * kw + j) * ctot + o];
-            dst[t * dst_ld + o] = acc;
+/* Columns [lo, hi), every one inside, in blocks of nw; the last block overlaps the one
+ * before rather than leaving columns to narrower code (it writes the same values again),
+ * and so does the last channel vector. */
+VINLINE void interior(const cb_dw_row *r, int64_t lo, int64_t hi, const int nw) {
+    for (int64_t ow = lo;; ow += nw) {
+        if (ow + nw > hi) ow = hi - nw;
+        for (int64_t o = r->c0;; o += VL) {
+            if (o + VL > r->c1) o = r->c1 - VL;
+            interior_block(r, ow, o, nw);
+            if (o + VL == r->c1) break;
         }
+        if (ow + nw == hi) break;
+    }
+}
+
+/* a / b rounded up, for a >= 0 and b > 0, without an a + b that could overflow (strides and
+ * dilations may be near INT64_MAX). */
+static inline int64_t ceil_div(int64_t a, int64_t b) {
+    return a / b + (a % b != 0);
+}
+
+/* The taps [*j0, *j1) of column ow whose input column exists. */
+static inline void tap_range(const cb_dw_row *r, int64_t ow, int64_t *j0, int64_t *j1) {
+    int64_t u0 = ow * r->s - r->pad;
+    *j0 = u0 >= 0 ? 0 : ceil_div(-u0, r->d);
+    int64_t room = r->in_w - u0; /* taps j with j * d < room exist */
+    *j1 = room <= 0 ? 0 : ceil_div(room, r->d);
+    if (*j1 > r->kw) *j1 = r->kw;
+    if (*j0 > *j1) *j0 = *j1;
+}
+
+/* One column, nv channel vectors from o, taps [j0, j1). */
+VINLINE void edge_vectors(const cb_dw_row *r, int64_t ow, int64_t j0, int64_t j1, int64_t o,
+                          const int nv) {
+    const float *x = r->x + (ow * r->s - r->pad) * r->cs + o;
+    const float *w = r->w + o;
+    vf acc[PG];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) acc[v] = bias_at(r, o + v * VL);
+    for (int64_t i = 0; i < r->rows; i++)
+        for (int64_t j = j0; j < j1; j++) {
+            const float *xp = x + i * r->x_row + j * r->d * r->cs;
+            const float *wp = w + (i * r->kw + j) * r->w_tap;
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) acc[v] += vload(xp + v * VL) * vload(wp + v * VL);
+        }
+    float *out = r->out + ow * r->out_col + o;
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) vstore(out + v * VL, finish(r, acc[v]));
+}
+
+VINLINE void edge_column(const cb_dw_row *r, int64_t ow) {
+    int64_t j0, j1, o = r->c0;
+    tap_range(r, ow, &j0, &j1);
+    for (; o + PG * VL <= r->c1; o += PG * VL) edge_vectors(r, ow, j0, j1, o, PG);
+    for (; o < r->c1; o += VL) edge_vectors(r, ow, j0, j1, o + VL <= r->c1 ? o : r->c1 - VL, 1);
+}
+
+/* Fewer channels than a vector: plain loops. */
+static void scalar_column(const cb_dw_row *r, int64_t ow) {
+    int64_t j0, j1;
+    tap_range(r, ow, &j0, &j1);
+    const float *x = r->x + (ow * r->s - r->pad) * r->cs;
+    float *out = r->out + ow * r->out_col;
+    for (int64_t o = r->c0; o < r->c1; o++) {
+        float acc = r->bias ? r->bias[o] : 0.0f;
+        for (int64_t i = 0; i < r->rows; i++)
+            for (int64_t j = j0; j < j1; j++)
+                acc += x[i * r->x_row + j * r->d * r->cs + o / r->m] *
+                       r->w[(i * r->kw + j) * r->w_tap + o];
+        out[o] = finish1(r, acc);
+    }
+}
+
+/* The columns whose whole window lies inside the input: [*lo, *hi) within [ow0, ow1). */
+static void inside_columns(const cb_dw_row *r, int64_t ow0, int64_t ow1, int64_t *lo, int64_t *hi) {
+    int64_t first = ceil_div(r->pad, r->s);
+    int64_t room = r->in_w - 1 - (r->kw - 1) * r->d + r->pad; /* last window start inside */
+    int64_t end = room < 0 ? 0 : room / r->s + 1;
+    *lo = first < ow0 ? ow0 : first > ow1 ? ow1 : first;
+    *hi = end > ow1 ? ow1 : end < *lo ? *lo : end;
+}
+
+/* Everything but the sliding blocks: the per-tap interior blocks and the edge columns. */
+VINLINE void taps_row(const cb_dw_row *r, int64_t ow0, int64_t ow1, int64_t lo, int64_t hi) {
+    if (hi - lo >= WB)
+        interior(r, lo, hi, WB);
+    else if (hi - lo >= WS)
+        interior(r, lo, hi, WS);
+    else
+        lo = hi = ow0; /* too few for a block: all edge columns */
+    for (int64_t ow = ow0; ow < lo; ow++) edge_column(r, ow);
+    for (int64_t ow = hi; ow < ow1; ow++) edge_column(r, ow);
 }
 
 SIMD_CLONES
-void cb_dw_channels_last(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
-                         int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
-                         int64_t dst_ld, int64_t count, int64_t nch) {
-    if (nch < VL) {
-        cl_tail(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, count, 0, nch);
-        return;
+static void row_vectors(const cb_dw_row *r, int64_t ow0, int64_t ow1) {
+    int64_t lo, hi;
+    inside_columns(r, ow0, ow1, &lo, &hi);
+    taps_row(r, ow0, ow1, lo, hi);
+}
+
+void cb_dw_cl_row(const cb_dw_row *r, int64_t ow0, int64_t ow1) {
+    if (r->c1 - r->c0 < VL || r->m != 1)
+        for (int64_t ow = ow0; ow < ow1; ow++) scalar_column(r, ow);
+    else
+        row_vectors(r, ow0, ow1);
+}
+
+/* ---- channels_first: SIMD across the output columns of a row, each tap's weight
+ * broadcast once for CV vectors of columns. The kernels read a window copied once per
+ * channel and band of rows, zero-padded, so that no load is conditional; a strided
+ * layer's window stores each row split by phase, so that its taps read consecutive floats
+ * as well. */
+
+cb_dw_window cb_dw_window_of(int64_t out_rows, int64_t count, int64_t kh, int64_t kw, int64_t s_h,
+                             int64_t s_w, int64_t d_h, int64_t d_w) {
+    cb_dw_window win;
+    win.rows = (out_rows - 1) * s_h + (kh - 1) * d_h + 1;
+    /* A row shorter than a vector is computed as a whole vector. */
+    win.phase = (count > VL ? count : VL) + (kw - 1) * d_w / s_w;
+    win.row = s_w * win.phase;
+    return win;
+}
+
+/* dst[k] = src[iw0 + k] for k < n, zero where iw0 + k is outside [0, in_w). */
+static void fill_run(float *dst, const float *src, int64_t in_w, int64_t iw0, int64_t n) {
+    int64_t a = iw0 < 0 ? (-iw0 < n ? -iw0 : n) : 0;
+    int64_t b = in_w - iw0;
+    b = b < a ? a : b > n ? n : b;
+    memset(dst, 0, (size_t)a * sizeof(float));
+    memcpy(dst + a, src + iw0 + a, (size_t)(b - a) * sizeof(float));
+    memset(dst + b, 0, (size_t)(n - b) * sizeof(float));
+}
+
+void cb_dw_fill_window(const cb_dw_window *win, float *dst, const float *plane, int64_t in_h,
+                       int64_t in_w, int64_t ih0, int64_t iw0, int64_t s_w) {
+    for (int64_t b = 0; b < win->rows; b++) {
+        float *d = dst + b * win->row;
+        int64_t ih = ih0 + b;
+        if (ih < 0 || ih >= in_h) {
+            memset(d, 0, (size_t)win->row * sizeof(float));
+            continue;
+        }
+        const float *src = plane + ih * in_w;
+        if (s_w == 1) {
+            fill_run(d, src, in_w, iw0, win->phase);
+            continue;
+        }
+        for (int64_t q = 0; q < s_w; q++)
+            for (int64_t k = 0; k < win->phase; k++) {
+                int64_t u = iw0 + k * s_w + q;
+                d[q * win->phase + k] = u >= 0 && u < in_w ? src[u] : 0.0f;
+            }
     }
-    /* The last block overlaps the one before when nch is not a multiple of VL: it writes
-     * the same values again, and no lane is left to scalar code. */
-    for (int64_t o = 0; o < nch; o += VL) {
-        int64_t ob = o + VL <= nch ? o : nch - VL;
+}
+
+VINLINE vf finish_cf(const cb_dw_plane *q, vf v) {
+    if (q->clamp != CB_DW_NONE) v = vblend(v < q->lo, vsplat(q->lo), v);
+    if (q->clamp == CB_DW_BOTH) v = vblend(v > q->hi, vsplat(q->hi), v);
+    return v;
+}
+
+/* nv vectors of one output row: vector v at column min(t + v * VL, last), so that a row's
+ * end is one block, its last vector overlapping the one before (same values again). */
+VINLINE void cf_block(const cb_dw_plane *q, const cb_dw_window *win, const float *xr, float *out,
+                      int64_t t, int64_t last, const int nv) {
+    int64_t col[CV];
+    vf acc[CV];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) {
+        col[v] = t + v * VL < last ? t + v * VL : last;
+        acc[v] = vsplat(q->bias);
+    }
+    int64_t dq = q->d_w / q->s_w, dr = q->d_w % q->s_w;
+    for (int64_t i = 0; i < q->kh; i++) {
+        const float *xi = xr + i * q->d_h * win->row;
+        const float *wi = q->w + i * q->kw * q->w_tap;
+        int64_t idx = 0, ph = 0;
+        for (int64_t j = 0; j < q->kw; j++) {
+            vf wv = vsplat(wi[j * q->w_tap]);
+            const float *xp = xi + ph * win->phase + idx;
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) acc[v] += vload(xp + col[v]) * wv;
+            idx += dq;
+            ph += dr;
+            if (ph >= q->s_w) ph -= q->s_w, idx++;
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) vstore(out + col[v], finish_cf(q, acc[v]));
+}
+
+/* Columns [t, count) of a row, at most CV vectors. */
+VINLINE void cf_rest(const cb_dw_plane *q, const cb_dw_window *win, const float *xr, float *out,
+                     int64_t t) {
+    int64_t last = q->count - VL;
+    switch ((q->count - t + VL - 1) / VL) {
+    case 1:
+        cf_block(q, win, xr, out, t, last, 1);
+        break;
+    case 2:
+        cf_block(q, win, xr, out, t, last, 2);
+        break;
+    case 3:
+        cf_block(q, win, xr, out, t, last, 3);
+        break;
+    default:
+        cf_block(q, win, xr, out, t, last, 4);
+        break;
+    }
+}
+
+SIMD_CLONES
+void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win) {
+    for (int64_t r = 0; r < q->rows; r++) {
+        const float *xr = q->x + r * q->s_h * win->row;
+        float *out = q->out + r * q->out_row;
+        if (q->count < VL) { /* a whole vector into a buffer: the window is wide enough */
+            float tmp[VL];
+            cf_block(q, win, xr, tmp, 0, 0, 1);
+            memcpy(out, tmp, (size_t)q->count * sizeof(float));
+            continue;
+        }
         int64_t t = 0;
-        for (; t + RB <= count; t += RB)
-            cl_block(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, t, ob);
-        for (; t < count; t++) cl_single(x, x_row, rows, kw, s, d, cs, w, ctot, dst, dst_ld, t, ob);
-    }
-}
-
-/* channels_first, stride 1: RB vectors of consecutive positions; each tap's weight is one
- * broadcast for RB * VL outputs. */
-VINLINE void cf_block(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t d,
-                      const float *w, int64_t w_tap, float *dst, int64_t t) {
-    vf acc[RB] = {{0}};
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < kw; j++) {
-            vf wv = vsplat(w[(i * kw + j) * w_tap]);
-            const float *xp = x + i * x_row + t + j * d;
-            for (int r = 0; r < RB; r++) acc[r] += vload(xp + r * VL) * wv;
-        }
-    for (int r = 0; r < RB; r++) vstore(dst + t + r * VL, acc[r]);
-}
-
-static inline void cf_single(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t d,
-                             const float *w, int64_t w_tap, float *dst, int64_t t) {
-    vf acc = {0};
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < kw; j++)
-            acc += vload(x + i * x_row + t + j * d) * vsplat(w[(i * kw + j) * w_tap]);
-    vstore(dst + t, acc);
-}
-
-SIMD_CLONES
-void cb_dw_channels_first(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
-                          int64_t d, const float *w, int64_t w_tap, float *dst, int64_t count) {
-    int64_t t = 0;
-    if (s == 1 && count >= VL) {
-        for (; t + RB * VL <= count; t += RB * VL)
-            cf_block(x, x_row, rows, kw, d, w, w_tap, dst, t);
-        for (; t + VL <= count; t += VL) cf_single(x, x_row, rows, kw, d, w, w_tap, dst, t);
-        /* The rest as one vector overlapping the last: same values written again. */
-        if (t < count) cf_single(x, x_row, rows, kw, d, w, w_tap, dst, count - VL);
-        return;
-    }
-    for (; t < count; t++) {
-        float acc = 0.0f;
-        for (int64_t i = 0; i < rows; i++)
-            for (int64_t j = 0; j < kw; j++)
-                acc += x[i * x_row + t * s + j * d] * w[(i * kw + j) * w_tap];
-        dst[t] = acc;
+        for (; t + CV * VL <= q->count; t += CV * VL)
+            cf_block(q, win, xr, out, t, q->count - VL, CV);
+        if (t < q->count) cf_rest(q, win, xr, out, t);
     }
 }

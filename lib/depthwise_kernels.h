@@ -1,22 +1,110 @@
-/* SIMD kernels of depthwise_direct: one output row segment, every tap of the window.
- * The window is `rows` input rows (x_row floats apart) of the kernel rows that fall inside
- * the input, x at the first of them and at the input position of the segment's first
- * output's first tap; w is the kernel at that first row. No bounds checks inside: the
- * caller provides zero-padded copies where the window leaves the input. */
+/* SIMD kernels of depthwise_direct (depthwise_staged.c, depthwise_kernels.c). Each
+ * computes finished outputs: the bias and a clamp (relu, relu6) are applied in registers,
+ * so an output is written once; other activations are the caller's, on the tile just
+ * written. */
 #ifndef CONVBLAS_DEPTHWISE_KERNELS_H
 #define CONVBLAS_DEPTHWISE_KERNELS_H
 
 #include <stdint.h>
 
-/* dst[t * dst_ld + o] = sum_{i < rows, j < kw} x[i * x_row + (t * s + j * d) * cs + o] *
- *                       w[(i * kw + j) * ctot + o], for t < count, o < nch. */
-void cb_dw_channels_last(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
-                         int64_t d, int64_t cs, const float *w, int64_t ctot, float *dst,
-                         int64_t dst_ld, int64_t count, int64_t nch);
+/* What the kernels apply after the sum: nothing, max(x, lo), or min(max(x, lo), hi), with
+ * NaN passed through as the epilogue's relu and relu6 do. */
+typedef enum { CB_DW_NONE, CB_DW_LOW, CB_DW_BOTH } cb_dw_clamp;
 
-/* dst[t] = sum_{i < rows, j < kw} x[i * x_row + t * s + j * d] * w[(i * kw + j) * w_tap],
- * for t < count: one channel. */
-void cb_dw_channels_first(const float *x, int64_t x_row, int64_t rows, int64_t kw, int64_t s,
-                          int64_t d, const float *w, int64_t w_tap, float *dst, int64_t count);
+/* channels_last from staged input (depthwise_staged.c): every kernel row's input row
+ * copied by cb_dw_stage_row into a 64-byte-aligned buffer, one column each cs floats.
+ * Output t, lane l (l < lanes, lanes >= 16):
+ *   out[t * out_col + l] = bias[l] + sum_{i < nrows, j < kw}
+ *                          rows[i][x_off + (t * s + j * d) * cs + l] * w[(i * kw + j) * w_tap + l].
+ */
+typedef struct cb_dw_staged {
+    const float *const *rows; /* the staged rows of the kernel rows whose input row exists */
+    int64_t nrows;
+    int64_t x_off; /* floats added to each of rows: where output 0's window starts */
+    int64_t cs;    /* cb_dw_stage_stride(lanes) */
+    int64_t kw, s, d;
+    const float *w; /* the kernel row of rows[0], tap 0, at lane 0 */
+    int64_t w_tap;
+    const float *bias; /* at lane 0; NULL: none */
+    cb_dw_clamp clamp;
+    float lo, hi;
+    float *out; /* output 0, lane 0 */
+    int64_t out_col;
+    int64_t count, lanes;
+} cb_dw_staged;
+
+void cb_dw_cl_staged(const cb_dw_staged *g);
+
+/* The column stride of a staged row of `lanes` lanes: whole vectors, an odd number of
+ * cache lines, so that the columns of a window fall in different L1 sets. */
+int64_t cb_dw_stage_stride(int64_t lanes);
+
+/* Stages columns [x0, x0 + span) of an input row (in_w columns of `channels` floats):
+ * dst[k * cs + l] = src[(x0 + k) * channels + (c0 + l) / m] for l < lanes (lanes >= 16),
+ * zero where the column is outside [0, in_w). m is the depth_multiplier: lane l is output
+ * channel c0 + l. */
+void cb_dw_stage_row(float *dst, int64_t cs, const float *src, int64_t in_w, int64_t channels,
+                     int64_t x0, int64_t span, int64_t c0, int64_t lanes, int64_t m);
+
+/* channels_last read in place, for what staging does not take (fewer than 16 channels, a
+ * window too wide to stage): output channel o of column ow is
+ *   bias[o] + sum_{i < rows, j < kw, column u inside [0, in_w)}
+ *            x[i * x_row + u * cs + o / m] * w[(i * kw + j) * w_tap + o],
+ *   u = ow * s + j * d - pad,
+ * stored at out[ow * out_col + o]. Rows are the kernel rows whose input row exists. */
+typedef struct cb_dw_row {
+    const float *x; /* the first kernel row's input row, column 0, channel 0 */
+    int64_t x_row;  /* floats from one kernel row's input row to the next's */
+    int64_t rows;   /* kernel rows whose input row exists (0: bias only) */
+    int64_t in_w;   /* the input's columns */
+    int64_t cs;     /* floats from one input column to the next */
+    int64_t m;      /* depth_multiplier */
+    int64_t kw, s, d, pad;
+    const float *w;    /* the first kernel row's tap 0, channel 0 */
+    int64_t w_tap;     /* floats from one tap to the next */
+    const float *bias; /* NULL: none */
+    cb_dw_clamp clamp;
+    float lo, hi;
+    float *out; /* output column 0, channel 0 */
+    int64_t out_col;
+    int64_t c0, c1; /* the channels to compute */
+} cb_dw_row;
+
+/* Columns [ow0, ow1) of the row. */
+void cb_dw_cl_row(const cb_dw_row *r, int64_t ow0, int64_t ow1);
+
+/* A band of output rows of one channel of a channels_first layer, read from a zero-padded
+ * window (see cb_dw_window) so that no load is conditional:
+ *   out[r * out_row + t] = bias + sum_{i < kh, j < kw} w[(i * kw + j) * w_tap] *
+ *                          window value at row r * s_h + i * d_h, column t * s_w + j * d_w. */
+typedef struct cb_dw_plane {
+    const float *x;
+    int64_t kh, kw, s_h, s_w, d_h, d_w;
+    int64_t rows, count; /* output rows, output columns */
+    const float *w;      /* this channel's tap 0 */
+    int64_t w_tap;
+    float bias;
+    cb_dw_clamp clamp;
+    float lo, hi;
+    float *out;
+    int64_t out_row;
+} cb_dw_plane;
+
+/* The window's layout: `rows` rows of `row` floats; a row stores its columns split by
+ * phase (column u at (u % s_w) * phase + u / s_w), so that every tap of a strided row reads
+ * consecutive floats. */
+typedef struct cb_dw_window {
+    int64_t rows, row, phase;
+} cb_dw_window;
+
+cb_dw_window cb_dw_window_of(int64_t out_rows, int64_t count, int64_t kh, int64_t kw, int64_t s_h,
+                             int64_t s_w, int64_t d_h, int64_t d_w);
+
+/* Copies rows [ih0, ih0 + win->rows) x columns [iw0, ...) of a plane of in_h x in_w into
+ * the window, zeros where they fall outside. */
+void cb_dw_fill_window(const cb_dw_window *win, float *dst, const float *plane, int64_t in_h,
+                       int64_t in_w, int64_t ih0, int64_t iw0, int64_t s_w);
+
+void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win);
 
 #endif

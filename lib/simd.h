@@ -35,4 +35,15 @@ VINLINE vf vsplat(float x) {
     return (vf){0} + x;
 }
 
+/* Lane-wise choice: a where mask (a comparison's result) is set, b elsewhere. */
+VINLINE vf vblend(vi mask, vf a, vf b) {
+    vi ai, bi;
+    memcpy(&ai, &a, sizeof ai);
+    memcpy(&bi, &b, sizeof bi);
+    vi r = (ai & mask) | (bi & ~mask);
+    vf out;
+    memcpy(&out, &r, sizeof out);
+    return out;
+}
+
 #endif

@@ -1,0 +1,261 @@
+/* channels_last depthwise from staged input rows: SIMD across channels (lanes), WB output
+ * columns per block so that one weight vector feeds WB independent FMA chains.
+ *
+ * Why staged: a pixel of 1024 channels is 4 KiB, so every pixel of a window maps to the
+ * same L1 set and the loads of one block evict each other (measured: 2.5x slower than
+ * 1008 channels); the caller's buffers need only malloc's 16-byte alignment, so most
+ * vector loads would span two cache lines; the padding would need bounds checks; and a
+ * depth_multiplier wants each channel repeated. Copying each input row once into a
+ * 64-byte-aligned ring, columns an odd number of cache lines apart, zeros in the padding
+ * and the channels already repeated, fixes all four for one load and one store per input
+ * vector. */
+#include "depthwise_kernels.h"
+
+#include "simd.h"
+
+#include <stdbool.h>
+
+enum {
+    WB = 8, /* output columns of a block */
+    WS = 4  /* of a block in rows of fewer than WB columns */
+};
+
+int64_t cb_dw_stage_stride(int64_t lanes) {
+    int64_t cs = (lanes + VL - 1) / VL * VL;
+    return cs / VL % 2 == 0 ? cs + VL : cs;
+}
+
+/* ---- staging ----------------------------------------------------------------------- */
+
+/* n >= VL floats, the last vector overlapping the one before. */
+VINLINE void copy_lanes(float *d, const float *s, int64_t n) {
+    for (int64_t l = 0;; l += VL) {
+        if (l + VL > n) l = n - VL;
+        vstore(d + l, vload(s + l));
+        if (l + VL == n) break;
+    }
+}
+
+VINLINE void zero_lanes(float *d, int64_t n) {
+    for (int64_t l = 0;; l += VL) {
+        if (l + VL > n) l = n - VL;
+        vstore(d + l, vsplat(0.0f));
+        if (l + VL == n) break;
+    }
+}
+
+/* A permutation of v's lanes; scalar where the compiler has no variable shuffle. */
+VINLINE vf permute(vf v, vi lane) {
+#if defined(__GNUC__) && !defined(__clang__)
+    return __builtin_shuffle(v, lane);
+#else
+    vf r;
+    for (int l = 0; l < VL; l++) r[l] = v[lane[l]];
+    return r;
+#endif
+}
+
+/* Lane l of d is pixel channel (c0 + l) / m, for l < n, when m divides VL: VL lanes at a
+ * time from one load of the VL channels they need (moved back to end at the last channel
+ * where needed); step[i] = (c0 % m + i) / m. */
+VINLINE void repeat_lanes(float *d, const float *px, int64_t c0, int64_t n, int64_t m,
+                          int64_t channels, vi step) {
+    int64_t l = 0, first = c0 / m;
+    for (; l + VL <= n; l += VL, first += VL / m) {
+        int64_t at = first + VL <= channels ? first : channels - VL;
+        vstore(d + l, permute(vload(px + at), step + (int32_t)(first - at)));
+    }
+    for (; l < n; l++) d[l] = px[(c0 + l) / m];
+}
+
+SIMD_CLONES
+void cb_dw_stage_row(float *dst, int64_t cs, const float *src, int64_t in_w, int64_t channels,
+                     int64_t x0, int64_t span, int64_t c0, int64_t lanes, int64_t m) {
+    vi step;
+    for (int i = 0; i < VL; i++) step[i] = (int32_t)((c0 % m + i) / m);
+    bool vectors = VL % m == 0 && channels >= VL;
+    for (int64_t k = 0; k < span; k++) {
+        float *d = dst + k * cs;
+        if (x0 + k < 0 || x0 + k >= in_w) {
+            zero_lanes(d, lanes);
+            continue;
+        }
+        const float *px = src + (x0 + k) * channels;
+        if (m == 1)
+            copy_lanes(d, px + c0, lanes);
+        else if (vectors)
+            repeat_lanes(d, px, c0, lanes, m, channels, step);
+        else
+            for (int64_t l = 0; l < lanes; l++) d[l] = px[(c0 + l) / m];
+    }
+}
+
+/* ---- the kernels -------------------------------------------------------------------- */
+
+VINLINE vf finish(const cb_dw_staged *g, vf v) {
+    if (g->clamp != CB_DW_NONE) v = vblend(v < g->lo, vsplat(g->lo), v);
+    if (g->clamp == CB_DW_BOTH) v = vblend(v > g->hi, vsplat(g->hi), v);
+    return v;
+}
+
+VINLINE void start(const cb_dw_staged *g, int64_t o, vf *acc, const int nw) {
+    vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
+#pragma GCC unroll 8
+    for (int t = 0; t < nw; t++) acc[t] = b;
+}
+
+VINLINE void store(const cb_dw_staged *g, int64_t t, int64_t o, vf *acc, const int nw) {
+    float *out = g->out + t * g->out_col + o;
+#pragma GCC unroll 8
+    for (int c = 0; c < nw; c++) vstore(out + c * g->out_col, finish(g, acc[c]));
+}
+
+/* nw outputs from t, lanes [o, o + VL), any stride and dilation: per tap, one weight
+ * vector and nw input loads. */
+VINLINE void block_taps(const cb_dw_staged *g, int64_t t, int64_t o, const int nw) {
+    vf acc[WB];
+    start(g, o, acc, nw);
+    int64_t sc = g->s * g->cs, dc = g->d * g->cs;
+    for (int64_t i = 0; i < g->nrows; i++) {
+        const float *x = g->rows[i] + g->x_off + t * sc + o, *w = g->w + i * g->kw * g->w_tap + o;
+        for (int64_t j = 0; j < g->kw; j++) {
+            vf wv = vload(w + j * g->w_tap);
+            const float *xp = x + j * dc;
+#pragma GCC unroll 8
+            for (int c = 0; c < nw; c++) acc[c] += vload(xp + c * sc) * wv;
+        }
+    }
+    store(g, t, o, acc, nw);
+}
+
+/* Every block of nw outputs and VL lanes: an output block or lane vector that would pass
+ * the end is moved back to overlap the one before (it writes the same values again). */
+VINLINE void all_taps(const cb_dw_staged *g, const int nw) {
+    for (int64_t t = 0;; t += nw) {
+        if (t + nw > g->count) t = g->count - nw;
+        for (int64_t o = 0;; o += VL) {
+            if (o + VL > g->lanes) o = g->lanes - VL;
+            block_taps(g, t, o, nw);
+            if (o + VL == g->lanes) break;
+        }
+        if (t + nw == g->count) break;
+    }
+}
+
+VINLINE void rows_taps(const cb_dw_staged *g) {
+    if (g->count >= WB)
+        all_taps(g, WB);
+    else if (g->count >= WS)
+        all_taps(g, WS);
+    else
+        all_taps(g, 1);
+}
+
+SIMD_CLONES
+static void staged_any_cpu(const cb_dw_staged *g) {
+    rows_taps(g);
+}
+
+/* ---- sliding blocks: stride S and dilation D known at compile time ------------------- */
+
+/* Taps [0, nj) of one kernel row for nw outputs, x and w at the first output's tap 0: the
+ * nj weight vectors stay in registers and each input vector is loaded once and fed to
+ * every (output, tap) pair that reads it. */
+VINLINE void slide_taps(vf *acc, const float *x, int64_t cs, const float *w, int64_t w_tap,
+                        const int nw, const int nj, const int S, const int D) {
+    vf wv[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < nj; j++) wv[j] = vload(w + j * w_tap);
+#pragma GCC unroll 32
+    for (int u = 0; u <= (nw - 1) * S + (nj - 1) * D; u++) {
+        vf xv = vload(x + u * cs);
+#pragma GCC unroll 4
+        for (int j = 0; j < nj; j++) {
+            int q = u - j * D;
+            if (q >= 0 && q % S == 0 && q / S < nw) acc[q / S] += xv * wv[j];
+        }
+    }
+}
+
+/* A kernel row's taps go in groups of at most 4, as even as possible. */
+VINLINE void block_slide(const cb_dw_staged *g, int64_t t, int64_t o, const int nw, const int S,
+                         const int D) {
+    vf acc[WB];
+    start(g, o, acc, nw);
+    int64_t groups = (g->kw + 3) / 4, base = g->kw / groups, extra = g->kw % groups;
+    for (int64_t i = 0; i < g->nrows; i++) {
+        const float *x = g->rows[i] + g->x_off + t * S * g->cs + o,
+                    *w = g->w + i * g->kw * g->w_tap + o;
+        int64_t j0 = 0;
+        for (int64_t k = 0; k < groups; k++) {
+            int64_t nj = base + (k < extra);
+            const float *xg = x + j0 * D * g->cs, *wg = w + j0 * g->w_tap;
+            switch (nj) {
+            case 1:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 1, S, D);
+                break;
+            case 2:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 2, S, D);
+                break;
+            case 3:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 3, S, D);
+                break;
+            default:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 4, S, D);
+                break;
+            }
+            j0 += nj;
+        }
+    }
+    store(g, t, o, acc, nw);
+}
+
+/* all_taps with sliding blocks. */
+VINLINE void all_slide(const cb_dw_staged *g, const int nw, const int S, const int D) {
+    for (int64_t t = 0;; t += nw) {
+        if (t + nw > g->count) t = g->count - nw;
+        for (int64_t o = 0;; o += VL) {
+            if (o + VL > g->lanes) o = g->lanes - VL;
+            block_slide(g, t, o, nw, S, D);
+            if (o + VL == g->lanes) break;
+        }
+        if (t + nw == g->count) break;
+    }
+}
+
+/* The sliding blocks are unrolled per tap count, stride and dilation: with 16-float
+ * vectors in two or four registers each they would spill and cost the AVX2 and baseline
+ * builds ten times the code and compile time, so only an AVX-512 build has them, and only
+ * for the common strides and dilations. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
+#define HAVE_SLIDE 1
+__attribute__((target("arch=x86-64-v4"))) static void staged_v4(const cb_dw_staged *g) {
+    if (g->count >= WB && g->s == 1 && g->d == 1)
+        all_slide(g, WB, 1, 1);
+    else if (g->count >= WS && g->s == 1 && g->d == 1)
+        all_slide(g, WS, 1, 1);
+    else if (g->count >= WB && g->s == 2 && g->d == 1)
+        all_slide(g, WB, 2, 1);
+    else if (g->count >= WB && g->s == 1 && g->d == 2)
+        all_slide(g, WB, 1, 2);
+    else
+        rows_taps(g);
+}
+
+/* What target_clones's arch=x86-64-v4 asks of the CPU. */
+static bool cpu_has_v4(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512cd");
+}
+#endif
+
+void cb_dw_cl_staged(const cb_dw_staged *g) {
+#ifdef HAVE_SLIDE
+    if (cpu_has_v4()) {
+        staged_v4(g);
+        return;
+    }
+#endif
+    staged_any_cpu(g);
+}
