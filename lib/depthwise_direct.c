@@ -129,7 +129,7 @@ static bool cache_sized(const cb_problem *p, const layout *l) {
         cb_mul_sat(l->band * l->seg, p->mid_channels) > MID_FLOATS)
         return false;
     if (l->band * l->seg <= 1) return true;
-    int64_t least = cb_min(4 * cb_window_span(p, 1), p->out_w);
+    int64_t least = cb_min(cb_mul_sat(4, cb_window_span(p, 1)), p->out_w);
     if (staged(p))
         return cb_mul_sat(ring_rows(p), slot_floats(p, l->seg)) <=
                cb_max(STAGE_FLOATS, cb_mul_sat(ring_rows(p), slot_floats(p, least)));
@@ -343,7 +343,7 @@ static void run_cl_plain(const cb_exec *e, const dw_tile *t, int64_t ow0, int64_
     const cb_problem *p = e->p;
     int64_t ctot = p->mid_channels, C = p->channels, lanes = t->c1 - t->c0;
     int64_t chunk = chunk_of(p, lanes);
-    cb_dw_row r = {.x_row = p->d_h * p->in_w * C,
+    cb_dw_row r = {.x_row = 0,
                    .in_w = p->in_w,
                    .cs = C,
                    .m = p->group_out,
@@ -362,6 +362,8 @@ static void run_cl_plain(const cb_exec *e, const dw_tile *t, int64_t ow0, int64_
         int64_t i0, i1;
         row_range(p, oh, &i0, &i1);
         r.rows = i1 - i0;
+        /* Two rows exist only when the dilation is below the height: no overflow. */
+        r.x_row = r.rows > 1 ? p->d_h * p->in_w * C : 0;
         r.x = r.rows ? img + (oh * p->s_h - p->pad_top + i0 * p->d_h) * p->in_w * C : img;
         r.w = e->kernel + i0 * p->k_w * ctot;
         r.out = row_out(e, t, mid, oh) - t->ow0 * ctot - t->c0; /* at column 0, channel 0 */

@@ -40,7 +40,7 @@ VINLINE vf bias_at(const cb_dw_row *r, int64_t o) {
 VINLINE void interior_block(const cb_dw_row *r, int64_t ow, int64_t o, const int nw) {
     const float *x = r->x + (ow * r->s - r->pad) * r->cs + o;
     const float *w = r->w + o;
-    int64_t sc = r->s * r->cs, dc = r->d * r->cs, kw = r->kw;
+    int64_t kw = r->kw, sc = r->s * r->cs, dc = kw > 1 ? r->d * r->cs : 0;
     vf acc[WB];
     vf b = bias_at(r, o);
 #pragma GCC unroll 8
@@ -93,14 +93,14 @@ static inline void tap_range(const cb_dw_row *r, int64_t ow, int64_t *j0, int64_
 /* One column, nv channel vectors from o, taps [j0, j1). */
 VINLINE void edge_vectors(const cb_dw_row *r, int64_t ow, int64_t j0, int64_t j1, int64_t o,
                           const int nv) {
-    const float *x = r->x + (ow * r->s - r->pad) * r->cs + o;
+    int64_t u0 = ow * r->s - r->pad; /* may be far outside: only u0 + j * d is an index */
     const float *w = r->w + o;
     vf acc[PG];
 #pragma GCC unroll 4
     for (int v = 0; v < nv; v++) acc[v] = bias_at(r, o + v * VL);
     for (int64_t i = 0; i < r->rows; i++)
         for (int64_t j = j0; j < j1; j++) {
-            const float *xp = x + i * r->x_row + j * r->d * r->cs;
+            const float *xp = r->x + i * r->x_row + (u0 + j * r->d) * r->cs + o;
             const float *wp = w + (i * r->kw + j) * r->w_tap;
 #pragma GCC unroll 4
             for (int v = 0; v < nv; v++) acc[v] += vload(xp + v * VL) * vload(wp + v * VL);
@@ -121,13 +121,13 @@ VINLINE void edge_column(const cb_dw_row *r, int64_t ow) {
 static void scalar_column(const cb_dw_row *r, int64_t ow) {
     int64_t j0, j1;
     tap_range(r, ow, &j0, &j1);
-    const float *x = r->x + (ow * r->s - r->pad) * r->cs;
+    int64_t u0 = ow * r->s - r->pad; /* may be far outside: only u0 + j * d is an index */
     float *out = r->out + ow * r->out_col;
     for (int64_t o = r->c0; o < r->c1; o++) {
         float acc = r->bias ? r->bias[o] : 0.0f;
         for (int64_t i = 0; i < r->rows; i++)
             for (int64_t j = j0; j < j1; j++)
-                acc += x[i * r->x_row + j * r->d * r->cs + o / r->m] *
+                acc += r->x[i * r->x_row + (u0 + j * r->d) * r->cs + o / r->m] *
                        r->w[(i * r->kw + j) * r->w_tap + o];
         out[o] = finish1(r, acc);
     }

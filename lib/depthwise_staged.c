@@ -115,7 +115,8 @@ VINLINE void store(const cb_dw_staged *g, int64_t t, int64_t o, vf *acc, const i
 VINLINE void block_taps(const cb_dw_staged *g, int64_t t, int64_t o, const int nw) {
     vf acc[WB];
     start(g, o, acc, nw);
-    int64_t sc = g->s * g->cs, dc = g->d * g->cs;
+    /* A stride or dilation that no second output or tap uses may be near INT64_MAX. */
+    int64_t sc = g->count > 1 ? g->s * g->cs : 0, dc = g->kw > 1 ? g->d * g->cs : 0;
     for (int64_t i = 0; i < g->nrows; i++) {
         const float *x = g->rows[i] + g->x_off + t * sc + o, *w = g->w + i * g->kw * g->w_tap + o;
         for (int64_t j = 0; j < g->kw; j++) {
