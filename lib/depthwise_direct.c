@@ -154,7 +154,8 @@ static int64_t wanted_tasks(const cb_problem *p, int threads) {
     if (threads <= 1) return 1;
     double work =
         (double)p->batch * (double)p->out_plane * (double)p->mid_channels * (double)p->taps;
-    int64_t t = (int64_t)cb_min((int64_t)(work / min_task_work), 4 * (int64_t)threads);
+    double worth = work / min_task_work; /* compared as a double: it may exceed int64 */
+    int64_t t = worth < 4.0 * threads ? (int64_t)worth : 4 * (int64_t)threads;
     return cb_ceil_div(cb_max(t, threads), threads) * threads;
 }
 
