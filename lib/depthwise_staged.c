@@ -106,8 +106,11 @@ VINLINE void start(const cb_dw_staged *g, int64_t o, vf *acc, const int nw) {
 
 VINLINE void store(const cb_dw_staged *g, int64_t t, int64_t o, vf *acc, const int nw) {
     float *out = g->out + t * g->out_col + o;
+    int64_t col = g->out_col;
 #pragma GCC unroll 8
-    for (int c = 0; c < nw; c++) vstore(out + c * g->out_col, finish(g, acc[c]));
+    for (int c = 0; c < nw; c++) acc[c] = finish(g, acc[c]); /* before any store may alias g */
+#pragma GCC unroll 8
+    for (int c = 0; c < nw; c++) vstore(out + c * col, acc[c]);
 }
 
 /* nw outputs from t, lanes [o, o + VL), any stride and dilation: per tap, one weight
@@ -154,7 +157,8 @@ VINLINE void rows_taps(const cb_dw_staged *g) {
 
 SIMD_CLONES
 static void staged_any_cpu(const cb_dw_staged *g) {
-    rows_taps(g);
+    cb_dw_staged own = *g; /* a copy no output store can alias: its fields stay in registers */
+    rows_taps(&own);
 }
 
 /* ---- sliding blocks: stride S and dilation D known at compile time ------------------- */
@@ -230,7 +234,8 @@ VINLINE void all_slide(const cb_dw_staged *g, const int nw, const int S, const i
  * for the common strides and dilations. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
 #define HAVE_SLIDE 1
-__attribute__((target("arch=x86-64-v4"))) static void staged_v4(const cb_dw_staged *g) {
+__attribute__((target("arch=x86-64-v4"))) static void staged_v4(const cb_dw_staged *in) {
+    cb_dw_staged own = *in, *g = &own; /* as in staged_any_cpu */
     if (g->count >= WB && g->s == 1 && g->d == 1)
         all_slide(g, WB, 1, 1);
     else if (g->count >= WS && g->s == 1 && g->d == 1)
