@@ -228,6 +228,47 @@ VINLINE void all_slide(const cb_dw_staged *g, const int nw, const int S, const i
     }
 }
 
+/* 3x3 windows whose three rows exist, the commonest case: the nine weight vectors of a
+ * lane vector stay in registers for the whole row of outputs, so a block of WB outputs
+ * is its input loads and 72 FMAs. */
+VINLINE void block3(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int64_t o, const int nw,
+                    const int S, const int D) {
+    vf acc[WB];
+#pragma GCC unroll 8
+    for (int c = 0; c < nw; c++) acc[c] = b;
+#pragma GCC unroll 3
+    for (int i = 0; i < 3; i++) {
+        const float *x = g->rows[i] + g->x_off + t * S * g->cs + o;
+#pragma GCC unroll 32
+        for (int u = 0; u <= (nw - 1) * S + 2 * D; u++) {
+            vf xv = vload(x + u * g->cs);
+#pragma GCC unroll 3
+            for (int j = 0; j < 3; j++) {
+                int q = u - j * D;
+                if (q >= 0 && q % S == 0 && q / S < nw) acc[q / S] += xv * wv[i * 3 + j];
+            }
+        }
+    }
+    store(g, t, o, acc, nw);
+}
+
+/* Blocks of nw outputs (the last one overlapping), lane vectors outermost. */
+VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S, const int D) {
+    for (int64_t o = 0;; o += VL) {
+        if (o + VL > g->lanes) o = g->lanes - VL;
+        vf wv[9];
+#pragma GCC unroll 9
+        for (int k = 0; k < 9; k++) wv[k] = vload(g->w + k * g->w_tap + o);
+        vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
+        for (int64_t t = 0;; t += nw) {
+            if (t + nw > g->count) t = g->count - nw;
+            block3(g, wv, b, t, o, nw, S, D);
+            if (t + nw == g->count) break;
+        }
+        if (o + VL == g->lanes) break;
+    }
+}
+
 /* The sliding blocks are unrolled per tap count, stride and dilation: with 16-float
  * vectors in two or four registers each they would spill and cost the AVX2 and baseline
  * builds ten times the code and compile time, so only an AVX-512 build has them, and only
@@ -236,7 +277,21 @@ VINLINE void all_slide(const cb_dw_staged *g, const int nw, const int S, const i
 #define HAVE_SLIDE 1
 __attribute__((target("arch=x86-64-v4"))) static void staged_v4(const cb_dw_staged *in) {
     cb_dw_staged own = *in, *g = &own; /* as in staged_any_cpu */
-    if (g->count >= WB && g->s == 1 && g->d == 1)
+    /* Blocks of 7 where they compute fewer outputs than blocks of 8 (overlapping at the
+     * end) would: rows of 7, 14 or 28 (the last stages of MobileNets and EfficientNets). */
+    bool three = g->kw == 3 && g->nrows == 3, s1d1 = g->s == 1 && g->d == 1;
+    bool sevens = g->count >= 7 && (g->count + 6) / 7 * 7 < (g->count + WB - 1) / WB * WB;
+    if (three && sevens && s1d1)
+        all_block3(g, 7, 1, 1);
+    else if (three && g->count >= WB && s1d1)
+        all_block3(g, WB, 1, 1);
+    else if (three && g->count >= WS && s1d1)
+        all_block3(g, WS, 1, 1);
+    else if (three && g->count >= WB && g->s == 2 && g->d == 1)
+        all_block3(g, WB, 2, 1);
+    else if (three && g->count >= WB && g->s == 1 && g->d == 2)
+        all_block3(g, WB, 1, 2);
+    else if (g->count >= WB && g->s == 1 && g->d == 1)
         all_slide(g, WB, 1, 1);
     else if (g->count >= WS && g->s == 1 && g->d == 1)
         all_slide(g, WS, 1, 1);
