@@ -14,10 +14,11 @@
 #include <stdbool.h>
 
 enum {
-    CV = 4, /* channels_first: column vectors computed together */
-    WB = 8, /* columns of an interior block */
-    WS = 4, /* columns of a short interior block (rows of fewer than WB inside columns) */
-    PG = 4  /* channel vectors of an edge column computed together */
+    CV = 4,    /* channels_first: column vectors computed together */
+    CVMAX = 8, /* and in the AVX-512 build, where they fit the registers */
+    WB = 8,    /* columns of an interior block */
+    WS = 4,    /* columns of a short interior block (rows of fewer than WB inside columns) */
+    PG = 4     /* channel vectors of an edge column computed together */
 };
 
 VINLINE vf finish(const cb_dw_row *r, vf v) {
@@ -222,70 +223,138 @@ VINLINE vf finish_cf(const cb_dw_plane *q, vf v) {
     return v;
 }
 
+/* A plane's taps, flattened: where each reads in the window (from the output's column)
+ * and its weight, so that the inner loop is a broadcast and nv FMAs per tap. Kernels of
+ * more taps take the slower loop of cf_block_any. */
+enum { TAPS = 128 };
+typedef struct cf_taps {
+    int64_t n, off[TAPS];
+    float w[TAPS];
+} cf_taps;
+
+static void flatten_taps(const cb_dw_plane *q, const cb_dw_window *win, cf_taps *tp) {
+    tp->n = q->kh * q->kw;
+    for (int64_t i = 0, k = 0; i < q->kh; i++)
+        for (int64_t j = 0, phase = 0, idx = 0; j < q->kw; j++, k++) {
+            tp->off[k] = i * q->d_h * win->row + phase * win->phase + idx;
+            tp->w[k] = q->w[k * q->w_tap];
+            phase += q->d_w % q->s_w, idx += q->d_w / q->s_w; /* column j * d_w, by phase */
+            if (phase >= q->s_w) phase -= q->s_w, idx++;
+        }
+}
+
 /* nv vectors of one output row: vector v at column min(t + v * VL, last), so that a row's
  * end is one block, its last vector overlapping the one before (same values again). */
-VINLINE void cf_block(const cb_dw_plane *q, const cb_dw_window *win, const float *xr, float *out,
+VINLINE void cf_block(const cb_dw_plane *q, const cf_taps *tp, const float *xr, float *out,
                       int64_t t, int64_t last, const int nv) {
-    int64_t col[CV];
-    vf acc[CV];
-#pragma GCC unroll 4
+    int64_t col[CVMAX];
+    vf acc[CVMAX];
+#pragma GCC unroll 8
     for (int v = 0; v < nv; v++) {
         col[v] = t + v * VL < last ? t + v * VL : last;
         acc[v] = vsplat(q->bias);
     }
+    for (int64_t k = 0; k < tp->n; k++) {
+        vf wv = vsplat(tp->w[k]);
+        const float *xp = xr + tp->off[k];
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) acc[v] += vload(xp + col[v]) * wv;
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) vstore(out + col[v], finish_cf(q, acc[v]));
+}
+
+/* One vector at column t, for kernels of more than TAPS taps: the window offset of each
+ * tap followed along the phases. */
+VINLINE void cf_block_any(const cb_dw_plane *q, const cb_dw_window *win, const float *xr,
+                          float *out, int64_t t) {
+    vf acc = vsplat(q->bias);
     int64_t dq = q->d_w / q->s_w, dr = q->d_w % q->s_w;
     for (int64_t i = 0; i < q->kh; i++) {
-        const float *xi = xr + i * q->d_h * win->row;
+        const float *xi = xr + i * q->d_h * win->row + t;
         const float *wi = q->w + i * q->kw * q->w_tap;
-        int64_t idx = 0, ph = 0;
-        for (int64_t j = 0; j < q->kw; j++) {
-            vf wv = vsplat(wi[j * q->w_tap]);
-            const float *xp = xi + ph * win->phase + idx;
-#pragma GCC unroll 4
-            for (int v = 0; v < nv; v++) acc[v] += vload(xp + col[v]) * wv;
+        for (int64_t j = 0, idx = 0, ph = 0; j < q->kw; j++) {
+            acc += vload(xi + ph * win->phase + idx) * vsplat(wi[j * q->w_tap]);
             idx += dq;
             ph += dr;
             if (ph >= q->s_w) ph -= q->s_w, idx++;
         }
     }
-#pragma GCC unroll 4
-    for (int v = 0; v < nv; v++) vstore(out + col[v], finish_cf(q, acc[v]));
+    vstore(out + t, finish_cf(q, acc));
 }
 
-/* Columns [t, count) of a row, at most CV vectors. */
-VINLINE void cf_rest(const cb_dw_plane *q, const cb_dw_window *win, const float *xr, float *out,
-                     int64_t t) {
-    int64_t last = q->count - VL;
-    switch ((q->count - t + VL - 1) / VL) {
-    case 1:
-        cf_block(q, win, xr, out, t, last, 1);
-        break;
-    case 2:
-        cf_block(q, win, xr, out, t, last, 2);
-        break;
-    case 3:
-        cf_block(q, win, xr, out, t, last, 3);
-        break;
-    default:
-        cf_block(q, win, xr, out, t, last, 4);
-        break;
+/* Columns [t, count) of a row, at most nv vectors: as one block. */
+VINLINE void cf_rest(const cb_dw_plane *q, const cf_taps *tp, const float *xr, float *out,
+                     int64_t t, const int nv) {
+    int64_t last = q->count - VL, need = (q->count - t + VL - 1) / VL;
+    if (need == 1) cf_block(q, tp, xr, out, t, last, 1);
+    if (need == 2) cf_block(q, tp, xr, out, t, last, 2);
+    if (need == 3) cf_block(q, tp, xr, out, t, last, 3);
+    if (need == 4) cf_block(q, tp, xr, out, t, last, 4);
+    if (nv > 4 && need == 5) cf_block(q, tp, xr, out, t, last, 5);
+    if (nv > 4 && need == 6) cf_block(q, tp, xr, out, t, last, 6);
+    if (nv > 4 && need == 7) cf_block(q, tp, xr, out, t, last, 7);
+    if (nv > 4 && need == 8) cf_block(q, tp, xr, out, t, last, 8);
+}
+
+/* The rows of a plane in blocks of nv vectors, the rest as one narrower block. */
+VINLINE void cf_rows(const cb_dw_plane *q, const cb_dw_window *win, const cf_taps *tp,
+                     const int nv) {
+    for (int64_t r = 0; r < q->rows; r++) {
+        const float *xr = q->x + r * q->s_h * win->row;
+        float *out = q->out + r * q->out_row;
+        int64_t t = 0;
+        for (; t + nv * VL <= q->count; t += nv * VL)
+            cf_block(q, tp, xr, out, t, q->count - VL, nv);
+        if (t < q->count) cf_rest(q, tp, xr, out, t, nv);
     }
 }
 
-SIMD_CLONES
-void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win) {
+/* Rows shorter than a vector, and kernels of more than TAPS taps. */
+static void cf_rows_any(const cb_dw_plane *q, const cb_dw_window *win) {
     for (int64_t r = 0; r < q->rows; r++) {
         const float *xr = q->x + r * q->s_h * win->row;
         float *out = q->out + r * q->out_row;
         if (q->count < VL) { /* a whole vector into a buffer: the window is wide enough */
             float tmp[VL];
-            cf_block(q, win, xr, tmp, 0, 0, 1);
+            cf_block_any(q, win, xr, tmp, 0);
             memcpy(out, tmp, (size_t)q->count * sizeof(float));
             continue;
         }
-        int64_t t = 0;
-        for (; t + CV * VL <= q->count; t += CV * VL)
-            cf_block(q, win, xr, out, t, q->count - VL, CV);
-        if (t < q->count) cf_rest(q, win, xr, out, t);
+        for (int64_t t = 0;; t += VL) {
+            if (t + VL > q->count) t = q->count - VL;
+            cf_block_any(q, win, xr, out, t);
+            if (t + VL == q->count) break;
+        }
     }
+}
+
+SIMD_CLONES
+static void cf_plane_any_cpu(const cb_dw_plane *q, const cb_dw_window *win, const cf_taps *tp) {
+    if (tp)
+        cf_rows(q, win, tp, CV);
+    else
+        cf_rows_any(q, win);
+}
+
+/* Eight vectors per tap where they fit the registers. */
+#ifdef CB_DW_V4
+CB_DW_V4 static void cf_plane_v4(const cb_dw_plane *q, const cb_dw_window *win, const cf_taps *tp) {
+    cb_dw_plane own = *q; /* a copy no output store can alias */
+    cf_rows(&own, win, tp, CVMAX);
+}
+#endif
+
+void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win) {
+    cf_taps tp;
+    bool table = q->count >= VL && q->kh * q->kw <= TAPS;
+    if (table) flatten_taps(q, win, &tp);
+#ifdef CB_DW_V4
+    if (table && cb_dw_cpu_v4()) {
+        cf_plane_v4(q, win, &tp);
+        return;
+    }
+#endif
+    cb_dw_plane own = *q; /* as in cf_plane_v4 */
+    cf_plane_any_cpu(&own, win, table ? &tp : NULL);
 }

@@ -7,6 +7,16 @@
 
 #include <stdint.h>
 
+#include <stdbool.h>
+
+/* The AVX-512 builds of the kernels that need its 32 vector registers (target_clones
+ * would also build them for AVX2 and baseline, where they would spill): the function
+ * attribute, and whether the CPU runs them. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
+#define CB_DW_V4 __attribute__((target("arch=x86-64-v4")))
+bool cb_dw_cpu_v4(void);
+#endif
+
 /* What the kernels apply after the sum: nothing, max(x, lo), or min(max(x, lo), hi), with
  * NaN passed through as the epilogue's relu and relu6 do. */
 typedef enum { CB_DW_NONE, CB_DW_LOW, CB_DW_BOTH } cb_dw_clamp;

@@ -273,9 +273,8 @@ VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S, const 
  * vectors in two or four registers each they would spill and cost the AVX2 and baseline
  * builds ten times the code and compile time, so only an AVX-512 build has them, and only
  * for the common strides and dilations. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
-#define HAVE_SLIDE 1
-__attribute__((target("arch=x86-64-v4"))) static void staged_v4(const cb_dw_staged *in) {
+#ifdef CB_DW_V4
+CB_DW_V4 static void staged_v4(const cb_dw_staged *in) {
     cb_dw_staged own = *in, *g = &own; /* as in staged_any_cpu */
     /* Blocks of 7 where they compute fewer outputs than blocks of 8 (overlapping at the
      * end) would: rows of 7, 14 or 28 (the last stages of MobileNets and EfficientNets). */
@@ -304,7 +303,7 @@ __attribute__((target("arch=x86-64-v4"))) static void staged_v4(const cb_dw_stag
 }
 
 /* What target_clones's arch=x86-64-v4 asks of the CPU. */
-static bool cpu_has_v4(void) {
+bool cb_dw_cpu_v4(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
            __builtin_cpu_supports("avx512cd");
@@ -312,8 +311,8 @@ static bool cpu_has_v4(void) {
 #endif
 
 void cb_dw_cl_staged(const cb_dw_staged *g) {
-#ifdef HAVE_SLIDE
-    if (cpu_has_v4()) {
+#ifdef CB_DW_V4
+    if (cb_dw_cpu_v4()) {
         staged_v4(g);
         return;
     }
