@@ -22,7 +22,7 @@ enum {
     SHARE = 8 * VEC,       /* the fewest channels worth a task of their own */
     MIN_SEG = 64,          /* the fewest columns worth a task of their own */
     ALIGN = 16,            /* floats of slack to start a buffer on a 64-byte boundary */
-    MID_FLOATS = 1 << 16,  /* SEPARABLE: the intermediate tile, kept within the L2 cache */
+    MID_FLOATS = 1 << 17,  /* SEPARABLE: the intermediate tile, half the L2 cache */
     STAGE_FLOATS = 1 << 16 /* the staged rows (or window) of a task, within the L2 cache */
 };
 /* Multiply-adds worth a task of their own (a few microseconds). */
