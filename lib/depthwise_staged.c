@@ -252,7 +252,8 @@ VINLINE void block3(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int64_
     store(g, t, o, acc, nw);
 }
 
-/* Blocks of nw outputs (the last one overlapping), lane vectors outermost. */
+/* Blocks of nw outputs (the last one overlapping the one before), lane vectors
+ * outermost. */
 VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S, const int D) {
     for (int64_t o = 0;; o += VL) {
         if (o + VL > g->lanes) o = g->lanes - VL;
@@ -260,11 +261,14 @@ VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S, const 
 #pragma GCC unroll 9
         for (int k = 0; k < 9; k++) wv[k] = vload(g->w + k * g->w_tap + o);
         vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
-        for (int64_t t = 0;; t += nw) {
-            if (t + nw > g->count) t = g->count - nw;
-            block3(g, wv, b, t, o, nw, S, D);
-            if (t + nw == g->count) break;
-        }
+        int64_t t = 0;
+        for (; t + nw <= g->count; t += nw) block3(g, wv, b, t, o, nw, S, D);
+        /* The rest: one block ending at the last output, of 4 where that is enough (33
+         * columns: 36 outputs computed instead of 40). */
+        if (t < g->count && nw == WB && g->count - t <= WS)
+            block3(g, wv, b, g->count - WS, o, WS, S, D);
+        else if (t < g->count)
+            block3(g, wv, b, g->count - nw, o, nw, S, D);
         if (o + VL == g->lanes) break;
     }
 }
