@@ -100,9 +100,15 @@ static bool staged(const cb_problem *p) {
     return vectored(p) && !in_place(p);
 }
 
-/* The ring holds every input row a window can read: at most that many exist. */
+/* 3x3 windows of stride and dilation 1 run two output rows at once (depthwise_staged.c). */
+static bool pairs(const cb_problem *p) {
+    return p->k_h == 3 && p->k_w == 3 && p->s_h == 1 && p->d_h == 1;
+}
+
+/* The ring holds every input row a window (or a pair of windows) can read: at most that
+ * many exist. */
 static int64_t ring_rows(const cb_problem *p) {
-    return cb_min((p->k_h - 1) * p->d_h + 1, p->in_h);
+    return cb_min((p->k_h - 1) * p->d_h + 1 + pairs(p), p->in_h);
 }
 
 static int64_t slot_floats(const cb_problem *p, int64_t count) {
@@ -120,7 +126,8 @@ static int64_t stage_floats(const cb_problem *p, const layout *l) {
         if (!vectored(p)) return 0;
         if (in_place(p)) return 2 * p->k_h + ALIGN;
         int64_t ring = cb_mul_sat(ring_rows(p), slot_floats(p, l->seg));
-        return ring > INT64_MAX - 2 * p->k_h - ALIGN ? INT64_MAX : ring + 2 * p->k_h + ALIGN;
+        int64_t pointers = 2 * (p->k_h + 1); /* rows of a pair of windows, as floats */
+        return ring > INT64_MAX - pointers - ALIGN ? INT64_MAX : ring + pointers + ALIGN;
     }
     /* A window wider than any workspace (a huge dilation): also no overflow below. */
     double rows = (double)(l->band - 1) * (double)p->s_h + (double)(p->k_h - 1) * (double)p->d_h;
@@ -337,19 +344,25 @@ static void run_cl_staged(const cb_exec *e, const dw_tile *t, float *ws, float *
                       .lanes = lanes};
     g.bias = !p->has_pointwise && p->use_bias ? e->bias + t->c0 : NULL;
     g.clamp = clamp_of(p, &g.lo, &g.hi);
-    for (int64_t oh = t->oh0; oh < t->oh1; oh++) {
-        int64_t i0, i1;
+    for (int64_t oh = t->oh0; oh < t->oh1; oh += g.out2 ? 2 : 1) {
+        int64_t i0, i1, j0, j1;
         row_range(p, oh, &i0, &i1);
+        row_range(p, oh + 1, &j0, &j1);
+        bool pair = pairs(p) && oh + 1 < t->oh1 && i1 - i0 == 3 && j1 - j0 == 3;
         if (i1 > i0) stage_rows(e, t, ring, slot, oh, i0, i1, &next, rows);
+        if (pair) stage_rows(e, t, ring, slot, oh + 1, j0, j1, &next, rows + 1);
         g.nrows = i1 - i0;
         g.w = e->kernel + i0 * p->k_w * ctot + t->c0;
-        float *out = row_out(e, t, mid, oh);
+        float *out = row_out(e, t, mid, oh), *below = pair ? row_out(e, t, mid, oh + 1) : NULL;
         for (int64_t a = 0; a < count; a += g.count) {
             g.count = cb_min(chunk, count - a);
             g.x_off = a * p->s_w * g.cs;
             g.out = out + a * ctot;
+            g.out2 = below ? below + a * ctot : NULL;
             cb_dw_cl_staged(&g);
-            if (!mid && !fused(p)) activate(p, g.out, g.count, lanes, ctot);
+            if (mid || fused(p)) continue;
+            activate(p, g.out, g.count, lanes, ctot);
+            if (below) activate(p, g.out2, g.count, lanes, ctot);
         }
     }
 }

@@ -41,6 +41,9 @@ typedef struct cb_dw_staged {
     float *out; /* output 0, lane 0 */
     int64_t out_col;
     int64_t count, lanes;
+    /* NULL, or the output row below (stride 1, dilation 1 vertically): the same sums from
+     * rows[1..nrows], which has one more entry. */
+    float *out2;
 } cb_dw_staged;
 
 void cb_dw_cl_staged(const cb_dw_staged *g);

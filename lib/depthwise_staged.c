@@ -104,13 +104,18 @@ VINLINE void start(const cb_dw_staged *g, int64_t o, vf *acc, const int nw) {
     for (int t = 0; t < nw; t++) acc[t] = b;
 }
 
-VINLINE void store(const cb_dw_staged *g, int64_t t, int64_t o, vf *acc, const int nw) {
-    float *out = g->out + t * g->out_col + o;
+VINLINE void store_at(const cb_dw_staged *g, float *row, int64_t t, int64_t o, vf *acc,
+                      const int nw) {
+    float *out = row + t * g->out_col + o;
     int64_t col = g->out_col;
 #pragma GCC unroll 8
     for (int c = 0; c < nw; c++) acc[c] = finish(g, acc[c]); /* before any store may alias g */
 #pragma GCC unroll 8
     for (int c = 0; c < nw; c++) vstore(out + c * col, acc[c]);
+}
+
+VINLINE void store(const cb_dw_staged *g, int64_t t, int64_t o, vf *acc, const int nw) {
+    store_at(g, g->out, t, o, acc, nw);
 }
 
 /* nw outputs from t, lanes [o, o + VL), any stride and dilation: per tap, one weight
@@ -155,8 +160,22 @@ VINLINE void rows_taps(const cb_dw_staged *g) {
         all_taps(g, 1);
 }
 
+/* out2 as a second call on the rows below. */
+static void single_rows(const cb_dw_staged *g, void (*run)(const cb_dw_staged *)) {
+    cb_dw_staged row = *g;
+    row.out2 = NULL;
+    run(&row);
+    row.rows = g->rows + 1;
+    row.out = g->out2;
+    run(&row);
+}
+
 SIMD_CLONES
 static void staged_any_cpu(const cb_dw_staged *g) {
+    if (g->out2) {
+        single_rows(g, staged_any_cpu);
+        return;
+    }
     cb_dw_staged own = *g; /* a copy no output store can alias: its fields stay in registers */
     rows_taps(&own);
 }
@@ -273,6 +292,49 @@ VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S, const 
     }
 }
 
+/* Two output rows at once (3x3, stride and dilation 1): the four staged rows are loaded
+ * once for both, a third fewer loads per FMA than two single rows. */
+VINLINE void block3x2(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int64_t o,
+                      const int nw) {
+    vf a0[WB], a1[WB];
+#pragma GCC unroll 8
+    for (int c = 0; c < nw; c++) a0[c] = a1[c] = b;
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const float *x = g->rows[k] + g->x_off + t * g->cs + o;
+#pragma GCC unroll 16
+        for (int u = 0; u < nw + 2; u++) {
+            vf xv = vload(x + u * g->cs);
+#pragma GCC unroll 3
+            for (int j = 0; j < 3; j++) {
+                int q = u - j;
+                if (q < 0 || q >= nw) continue;
+                if (k < 3) a0[q] += xv * wv[k * 3 + j];
+                if (k > 0) a1[q] += xv * wv[(k - 1) * 3 + j];
+            }
+        }
+    }
+    store_at(g, g->out, t, o, a0, nw);
+    store_at(g, g->out2, t, o, a1, nw);
+}
+
+VINLINE void all_block3x2(const cb_dw_staged *g, const int nw) {
+    for (int64_t o = 0;; o += VL) {
+        if (o + VL > g->lanes) o = g->lanes - VL;
+        vf wv[9];
+#pragma GCC unroll 9
+        for (int k = 0; k < 9; k++) wv[k] = vload(g->w + k * g->w_tap + o);
+        vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
+        int64_t t = 0;
+        for (; t + nw <= g->count; t += nw) block3x2(g, wv, b, t, o, nw);
+        if (t < g->count && nw == WB && g->count - t <= WS)
+            block3x2(g, wv, b, g->count - WS, o, WS);
+        else if (t < g->count)
+            block3x2(g, wv, b, g->count - nw, o, nw);
+        if (o + VL == g->lanes) break;
+    }
+}
+
 /* The sliding blocks are unrolled per tap count, stride and dilation: with 16-float
  * vectors in two or four registers each they would spill and cost the AVX2 and baseline
  * builds ten times the code and compile time, so only an AVX-512 build has them, and only
@@ -284,6 +346,17 @@ CB_DW_V4 static void staged_v4(const cb_dw_staged *in) {
      * end) would: rows of 7, 14 or 28 (the last stages of MobileNets and EfficientNets). */
     bool three = g->kw == 3 && g->nrows == 3, s1d1 = g->s == 1 && g->d == 1;
     bool sevens = g->count >= 7 && (g->count + 6) / 7 * 7 < (g->count + WB - 1) / WB * WB;
+    if (g->out2) {
+        if (three && sevens && s1d1)
+            all_block3x2(g, 7);
+        else if (three && g->count >= WB && s1d1)
+            all_block3x2(g, WB);
+        else if (three && g->count >= WS && s1d1)
+            all_block3x2(g, WS);
+        else
+            single_rows(g, staged_v4);
+        return;
+    }
     if (three && sevens && s1d1)
         all_block3(g, 7, 1, 1);
     else if (three && g->count >= WB && s1d1)
