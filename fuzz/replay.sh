@@ -17,7 +17,7 @@ if [ ${#files[@]} -eq 0 ]; then
 fi
 # Given files (not directories), libFuzzer runs each once and does not fuzz. Its default
 # failure status, 77, would read as "skipped" to meson.
-if "$target" -error_exitcode=1 "${files[@]}"; then
+if "$target" -error_exitcode=1 -timeout=10 "${files[@]}"; then
     echo "$name: replayed ${#files[@]} inputs, no failure"
     exit 0
 fi
@@ -25,9 +25,9 @@ fi
 # error line, so that one known bug does not hide the others.
 failed=0
 for f in "${files[@]}"; do
-    if ! out=$("$target" -error_exitcode=1 "$f" 2>&1); then
+    if ! out=$("$target" -error_exitcode=1 -timeout=10 "$f" 2>&1); then
         failed=$((failed + 1))
-        why=$(grep -m1 -E 'runtime error|ERROR: |^fuzz_[a-z]+: ' <<<"$out")
+        why=$(grep -m1 -E 'runtime error|ERROR: |ALARM|^fuzz_[a-z]+: ' <<<"$out")
         echo "FAILED: $f: ${why:-exit status non-zero}"
     fi
 done
