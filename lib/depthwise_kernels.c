@@ -3,10 +3,10 @@
  * GCC/Clang vector extensions and compiled for AVX-512, AVX2 and baseline x86-64
  * (target_clones): the loader picks the best the CPU has, at run time.
  *
- * channels_last: the outputs whose window lies inside the input run in blocks of WB
- * columns, one weight vector feeding WB independent accumulators per tap; the edge columns
- * run one at a time with the taps outside the input skipped, PG channel vectors together
- * to keep their FMA chains independent too. */
+ * channels_last here is the edge columns of the in-place path and the rare layers that
+ * cannot be staged (a window wider than any workspace): one column at a time with the
+ * taps outside the input skipped, PG channel vectors together to keep their FMA chains
+ * independent. */
 #include "depthwise_kernels.h"
 
 #include "simd.h"
@@ -16,8 +16,6 @@
 enum {
     CV = 4,    /* channels_first: column vectors computed together */
     CVMAX = 8, /* and in the AVX-512 build, where they fit the registers */
-    WB = 8,    /* columns of an interior block */
-    WS = 4,    /* columns of a short interior block (rows of fewer than WB inside columns) */
     PG = 4     /* channel vectors of an edge column computed together */
 };
 
@@ -35,44 +33,6 @@ static inline float finish1(const cb_dw_row *r, float v) {
 
 VINLINE vf bias_at(const cb_dw_row *r, int64_t o) {
     return r->bias ? vload(r->bias + o) : vsplat(0.0f);
-}
-
-/* nw columns from ow, all inside the input; VL channels from o. */
-VINLINE void interior_block(const cb_dw_row *r, int64_t ow, int64_t o, const int nw) {
-    const float *x = r->x + (ow * r->s - r->pad) * r->cs + o;
-    const float *w = r->w + o;
-    int64_t kw = r->kw, sc = r->s * r->cs, dc = kw > 1 ? r->d * r->cs : 0;
-    vf acc[WB];
-    vf b = bias_at(r, o);
-#pragma GCC unroll 8
-    for (int t = 0; t < nw; t++) acc[t] = b;
-    for (int64_t i = 0; i < r->rows; i++) {
-        const float *xi = x + i * r->x_row, *wi = w + i * kw * r->w_tap;
-        for (int64_t j = 0; j < kw; j++) {
-            vf wv = vload(wi + j * r->w_tap);
-            const float *xp = xi + j * dc;
-#pragma GCC unroll 8
-            for (int t = 0; t < nw; t++) acc[t] += vload(xp + t * sc) * wv;
-        }
-    }
-    float *out = r->out + ow * r->out_col + o;
-#pragma GCC unroll 8
-    for (int t = 0; t < nw; t++) vstore(out + t * r->out_col, finish(r, acc[t]));
-}
-
-/* Columns [lo, hi), every one inside, in blocks of nw; the last block overlaps the one
- * before rather than leaving columns to narrower code (it writes the same values again),
- * and so does the last channel vector. */
-VINLINE void interior(const cb_dw_row *r, int64_t lo, int64_t hi, const int nw) {
-    for (int64_t ow = lo;; ow += nw) {
-        if (ow + nw > hi) ow = hi - nw;
-        for (int64_t o = r->c0;; o += VL) {
-            if (o + VL > r->c1) o = r->c1 - VL;
-            interior_block(r, ow, o, nw);
-            if (o + VL == r->c1) break;
-        }
-        if (ow + nw == hi) break;
-    }
 }
 
 /* a / b rounded up, for a >= 0 and b > 0, without an a + b that could overflow (strides and
@@ -134,32 +94,9 @@ static void scalar_column(const cb_dw_row *r, int64_t ow) {
     }
 }
 
-/* The columns whose whole window lies inside the input: [*lo, *hi) within [ow0, ow1). */
-static void inside_columns(const cb_dw_row *r, int64_t ow0, int64_t ow1, int64_t *lo, int64_t *hi) {
-    int64_t first = ceil_div(r->pad, r->s);
-    int64_t room = r->in_w - 1 - (r->kw - 1) * r->d + r->pad; /* last window start inside */
-    int64_t end = room < 0 ? 0 : room / r->s + 1;
-    *lo = first < ow0 ? ow0 : first > ow1 ? ow1 : first;
-    *hi = end > ow1 ? ow1 : end < *lo ? *lo : end;
-}
-
-/* Everything but the sliding blocks: the per-tap interior blocks and the edge columns. */
-VINLINE void taps_row(const cb_dw_row *r, int64_t ow0, int64_t ow1, int64_t lo, int64_t hi) {
-    if (hi - lo >= WB)
-        interior(r, lo, hi, WB);
-    else if (hi - lo >= WS)
-        interior(r, lo, hi, WS);
-    else
-        lo = hi = ow0; /* too few for a block: all edge columns */
-    for (int64_t ow = ow0; ow < lo; ow++) edge_column(r, ow);
-    for (int64_t ow = hi; ow < ow1; ow++) edge_column(r, ow);
-}
-
 SIMD_CLONES
 static void row_vectors(const cb_dw_row *r, int64_t ow0, int64_t ow1) {
-    int64_t lo, hi;
-    inside_columns(r, ow0, ow1, &lo, &hi);
-    taps_row(r, ow0, ow1, lo, hi);
+    for (int64_t ow = ow0; ow < ow1; ow++) edge_column(r, ow);
 }
 
 void cb_dw_cl_row(const cb_dw_row *r, int64_t ow0, int64_t ow1) {
