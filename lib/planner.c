@@ -80,7 +80,10 @@ static bool fit_workspace(const cb_strategy *s, const cb_problem *p, const cb_tu
         s->configure(p, &local, &c->params);
         int threads = (int)cb_min(t->threads, cb_max(c->params.tasks, 1));
         size_t per = c->params.worker_floats; /* floats, compared before any product */
-        while (threads > 1 && per > max_floats / (size_t)threads) threads--;
+        /* As many workers as the limit holds slices for (not a count-down from a huge
+         * thread count). */
+        if (per > 0 && per <= max_floats && max_floats / per < (size_t)threads)
+            threads = (int)(max_floats / per);
         if (per <= max_floats / (size_t)threads) {
             c->params.threads = threads;
             c->params.workspace = per * (size_t)threads * sizeof(float);

@@ -21,7 +21,8 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
                  (long long)p->s_w);
         return false;
     }
-    int64_t ld = p->format == CONVBLAS_CHANNELS_LAST ? p->s_w * p->channels : p->in_plane;
+    int64_t ld =
+        p->format == CONVBLAS_CHANNELS_LAST ? cb_mul_sat(p->s_w, p->channels) : p->in_plane;
     if (cb_max(ld, cb_max(p->out_channels, p->out_plane)) > cb_blas_int_max()) {
         snprintf(why, n, "a leading dimension exceeds the BLAS integer range");
         return false;
@@ -34,7 +35,8 @@ static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params
     /* An output tile of about tile_bytes, split further only when rows are too few. */
     int64_t seg = (int64_t)t->tile_bytes / (p->out_channels * (int64_t)sizeof(float));
     if (rows < 2 * (int64_t)t->threads)
-        seg = cb_min(seg, cb_ceil_div(p->out_w, cb_ceil_div(2 * t->threads, cb_max(rows, 1))));
+        seg = cb_min(seg,
+                     cb_ceil_div(p->out_w, cb_ceil_div(2 * (int64_t)t->threads, cb_max(rows, 1))));
     seg = cb_min(cb_max(seg, 16), p->out_w);
     params->tile = seg;
     params->tasks = cb_segment_tasks(p, seg);
