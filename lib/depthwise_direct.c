@@ -152,9 +152,12 @@ static bool cache_sized(const cb_problem *p, const layout *l) {
         return false;
     if (l->band * l->seg <= 1) return true;
     int64_t least = cb_min(cb_mul_sat(4, cb_window_span(p, 1)), p->out_w);
+    /* A ring of several rows stays whole (within the budget): cutting its rows short would
+     * stage every row again for each piece. */
     if (staged(p))
-        return cb_mul_sat(ring_rows(p), slot_floats(p, l->seg)) <=
-               cb_max(STAGE_FLOATS, cb_mul_sat(ring_rows(p), slot_floats(p, least)));
+        return p->k_h > 1 ||
+               cb_mul_sat(ring_rows(p), slot_floats(p, l->seg)) <=
+                   cb_max(STAGE_FLOATS, cb_mul_sat(ring_rows(p), slot_floats(p, least)));
     return last_format(p) || stage_floats(p, l) <= STAGE_FLOATS / 4 || l->seg <= least;
 }
 
