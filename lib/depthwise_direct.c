@@ -19,7 +19,7 @@ static const double direct_flops = 60e9;
 
 enum {
     VEC = 16,              /* floats per vector of the kernels: channel shares are multiples */
-    SHARE = 8 * VEC,       /* the fewest channels worth a task of their own */
+    SHARE = 2 * VEC,       /* the fewest channels worth a task of their own */
     MIN_SEG = 64,          /* the fewest columns worth a task of their own */
     ALIGN = 16,            /* floats of slack to start a buffer on a 64-byte boundary */
     MID_FLOATS = 1 << 17,  /* SEPARABLE: the intermediate tile, half the L2 cache */
@@ -174,14 +174,17 @@ static void fit(const cb_problem *p, int64_t budget, layout *l) {
 }
 
 /* Tasks for the workers: as many as the work is worth, at most four per worker and a
- * multiple of the worker count. */
+ * multiple of the worker count; one where each worker's share would not pay for waking
+ * it (a loop on the pool costs 4 to 20 us: a 7x7x64 layer took 1.3 us on one thread and
+ * 10 us on two, mbv1_dw14 36 us and 31 to 56 us). */
 static int64_t wanted_tasks(const cb_problem *p, int threads) {
     if (threads <= 1) return 1;
     double work =
         (double)p->batch * (double)p->out_plane * (double)p->mid_channels * (double)p->taps;
     double worth = work / min_task_work; /* compared as a double: it may exceed int64 */
+    if (worth < 4.0 * threads) return 1;
     int64_t t = worth < 4.0 * threads ? (int64_t)worth : 4 * (int64_t)threads;
-    return cb_ceil_div(cb_max(t, threads), threads) * threads;
+    return cb_ceil_div(t, threads) * threads;
 }
 
 /* Cuts each image into `pieces`: shares of the channels first (depthwise alone; they
@@ -198,7 +201,10 @@ static void cut(const cb_problem *p, int64_t pieces, layout *l) {
     }
     if (pieces <= 1) return;
     if (p->out_h >= pieces) {
-        l->band = cb_ceil_div(p->out_h, pieces);
+        /* Bands of at least 4 halos: each band stages its halo rows again (convnext_dw7's
+         * 7x7 in bands of 7 rows staged most rows twice and did not scale at all). */
+        int64_t halo = staged(p) ? (p->k_h - 1) * p->d_h : 0;
+        l->band = cb_min(cb_max(cb_ceil_div(p->out_h, pieces), 4 * halo), p->out_h);
         return;
     }
     l->band = 1;
