@@ -429,6 +429,7 @@ static void run_cl_in_place(const cb_exec *e, const dw_tile *t, float *ws, float
     inside_columns(p, t->ow0, t->ow1, &lo, &hi);
     const float **rows = (const float **)(void *)align64(ws);
     cb_dw_staged g = {.rows = rows,
+                      .in_place = true,
                       .cs = C,
                       .kw = p->k_w,
                       .s = p->s_w,

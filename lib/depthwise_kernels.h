@@ -44,6 +44,9 @@ typedef struct cb_dw_staged {
     /* NULL, or the output row below (stride 1, dilation 1 vertically): the same sums from
      * rows[1..nrows], which has one more entry. */
     float *out2;
+    /* rows are the input itself, read in place (not 64-byte aligned, pixels as wide as
+     * the channels): lanes go innermost, so that a block's pixels stream in whole. */
+    bool in_place;
 } cb_dw_staged;
 
 void cb_dw_cl_staged(const cb_dw_staged *g);

@@ -344,7 +344,10 @@ CB_DW_V4 static void staged_v4(const cb_dw_staged *in) {
     cb_dw_staged own = *in, *g = &own; /* as in staged_any_cpu */
     /* Blocks of 7 where they compute fewer outputs than blocks of 8 (overlapping at the
      * end) would: rows of 7, 14 or 28 (the last stages of MobileNets and EfficientNets). */
-    bool three = g->kw == 3 && g->nrows == 3, s1d1 = g->s == 1 && g->d == 1;
+    /* The 3x3 blocks run lanes outermost (the weights stay in registers along a row):
+     * right for staged rows, but in place they would read every pixel in slices
+     * (mbv1_dw112s2: 125 us that way, 100 us with lanes innermost). */
+    bool three = g->kw == 3 && g->nrows == 3 && !g->in_place, s1d1 = g->s == 1 && g->d == 1;
     bool sevens = g->count >= 7 && (g->count + 6) / 7 * 7 < (g->count + WB - 1) / WB * WB;
     if (g->out2) {
         if (three && sevens && s1d1)
