@@ -190,7 +190,7 @@ static int64_t wanted_tasks(const cb_problem *p, int threads) {
 /* Cuts each image into `pieces`: shares of the channels first (depthwise alone; they
  * stage nothing twice), except along one long channels_last row, then bands of rows, then
  * segments of a row. */
-static void cut(const cb_problem *p, int64_t pieces, layout *l) {
+static void cut(const cb_problem *p, int64_t pieces, int threads, layout *l) {
     l->band = p->out_h, l->seg = p->out_w, l->parts = 1;
     if (pieces <= 1) return;
     int64_t most = p->has_pointwise ? 1 : last_format(p) ? p->mid_channels / SHARE : p->channels;
@@ -209,7 +209,16 @@ static void cut(const cb_problem *p, int64_t pieces, layout *l) {
     }
     l->band = 1;
     int64_t more = cb_ceil_div(pieces, p->out_h);
-    l->seg = cb_max(cb_ceil_div(p->out_w, more), cb_min(MIN_SEG, p->out_w));
+    /* Segments long enough for the pointwise GEMM (128 positions) and for their halo (4
+     * times it), but not so long that the workers go short; as many as a multiple of the
+     * workers where they are more (quartz_b3 ran 7 segments of 64 on 2 workers: 1.4x). */
+    int64_t halo = cb_min(cb_window_span(p, 1) - 1, p->out_w);
+    int64_t least = cb_max(p->has_pointwise ? 2 * MIN_SEG : MIN_SEG, 4 * halo);
+    least = cb_min(least, cb_ceil_div(p->out_w, cb_max(threads, 1)));
+    l->seg = cb_max(cb_ceil_div(p->out_w, more), least);
+    int64_t segs = cb_ceil_div(p->out_w, l->seg);
+    if (segs > threads && segs % threads != 0)
+        l->seg = cb_ceil_div(p->out_w, segs / threads * threads);
     if (!shares_first) {
         int64_t segs = cb_ceil_div(p->out_w, l->seg);
         l->parts = cb_max(cb_min(cb_ceil_div(more, segs), most), 1);
@@ -218,7 +227,7 @@ static void cut(const cb_problem *p, int64_t pieces, layout *l) {
 
 static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params) {
     layout l;
-    cut(p, cb_ceil_div(wanted_tasks(p, t->threads), cb_max(p->batch, 1)), &l);
+    cut(p, cb_ceil_div(wanted_tasks(p, t->threads), cb_max(p->batch, 1)), t->threads, &l);
     fit(p, (int64_t)(t->tile_bytes / sizeof(float)), &l);
     params->tile = l.band > 1 || l.seg == p->out_w ? l.band * p->out_w : l.seg;
     params->tasks =
