@@ -1,0 +1,91 @@
+/* Depthwise and separable layers of the shapes real networks have (many channels, 3x3 at
+ * stride 1 and 2, dilation 2, widths 7..56, multipliers 2 and 4, long 1D rows, several
+ * threads): the sizes at which depthwise_direct takes its register-blocked, staged and
+ * multi-task paths, which the random sweep's small layers never reach. Every strategy
+ * and the planner are checked against the reference on each case. */
+#include "test_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const int64_t channel_counts[] = {16, 32, 48, 144, 256, 320, 512, 1024};
+static const int64_t widths[] = {7, 12, 14, 28, 33, 56};
+static const int64_t lengths[] = {300, 517, 1000};
+static const convblas_activation activations[] = {CONVBLAS_LINEAR, CONVBLAS_RELU, CONVBLAS_RELU6,
+                                                  CONVBLAS_SWISH};
+
+#define PICK(r, a) (a)[tu_rng_int(r, 0, (int64_t)(sizeof(a) / sizeof((a)[0])) - 1)]
+
+/* Multiply-adds of the reference, kept small enough for a quick test. */
+static double macs(const convblas_layer_desc *d, const convblas_shape *in) {
+    double taps = (double)d->kernel_size[0] * (d->rank == 2 ? (double)d->kernel_size[1] : 1.0);
+    double plane = (double)in->spatial[0] * (d->rank == 2 ? (double)in->spatial[1] : 1.0);
+    double m = d->depth_multiplier ? (double)d->depth_multiplier : 1.0;
+    double dw = (double)in->batch * plane * (double)in->channels * m * taps;
+    double pw = d->op == CONVBLAS_SEPARABLE
+                    ? (double)in->batch * plane * (double)in->channels * m * (double)d->filters
+                    : 0.0;
+    return dw + pw;
+}
+
+static void random_case(tu_rng *r, convblas_layer_desc *d, convblas_shape *in) {
+    memset(d, 0, sizeof *d);
+    memset(in, 0, sizeof *in);
+    d->op = tu_rng_chance(r, 0.25) ? CONVBLAS_SEPARABLE : CONVBLAS_DEPTHWISE;
+    d->rank = tu_rng_chance(r, 0.6) ? 2 : 1;
+    d->data_format = tu_rng_chance(r, 0.75) ? CONVBLAS_CHANNELS_LAST : CONVBLAS_CHANNELS_FIRST;
+    d->depth_multiplier = tu_rng_chance(r, 0.7) ? 1 : tu_rng_chance(r, 0.5) ? 2 : 4;
+    d->activation = PICK(r, activations);
+    d->use_bias = tu_rng_chance(r, 0.7);
+    d->padding = tu_rng_chance(r, 0.7) ? CONVBLAS_SAME : CONVBLAS_VALID;
+    in->batch = tu_rng_int(r, 1, 2);
+    in->channels = PICK(r, channel_counts);
+    if (d->rank == 2) {
+        int64_t k = tu_rng_chance(r, 0.7) ? 3 : tu_rng_chance(r, 0.5) ? 5 : 7;
+        d->kernel_size[0] = d->kernel_size[1] = k;
+        int64_t s = tu_rng_chance(r, 0.3) ? 2 : 1;
+        d->strides[0] = d->strides[1] = s;
+        if (s == 1 && tu_rng_chance(r, 0.2)) d->dilation_rate[0] = d->dilation_rate[1] = 2;
+        in->spatial[0] = PICK(r, widths);
+        in->spatial[1] = tu_rng_chance(r, 0.8) ? in->spatial[0] : PICK(r, widths);
+    } else {
+        static const int64_t k1[] = {3, 4, 5, 7, 9, 13, 31};
+        d->kernel_size[0] = PICK(r, k1);
+        d->strides[0] = tu_rng_chance(r, 0.25) ? 2 : 1;
+        if (d->strides[0] == 1 && tu_rng_chance(r, 0.2)) d->dilation_rate[0] = 2;
+        if (d->op == CONVBLAS_DEPTHWISE && tu_rng_chance(r, 0.2)) d->padding = CONVBLAS_CAUSAL;
+        in->spatial[0] = PICK(r, lengths);
+    }
+    d->filters = d->op == CONVBLAS_SEPARABLE ? tu_rng_int(r, 8, 96) : 0;
+}
+
+int main(int argc, char **argv) {
+    long cases = argc > 1 ? atol(argv[1]) : 400;
+    tu_rng r;
+    tu_rng_seed(&r, 2026);
+    tu_stats st;
+    memset(&st, 0, sizeof st);
+    long run = 0;
+    while (run < cases) {
+        convblas_layer_desc d;
+        convblas_shape in;
+        random_case(&r, &d, &in);
+        if (macs(&d, &in) > 6e6) continue; /* redraw: the reference would take too long */
+        if (d.padding == CONVBLAS_VALID &&
+            (in.spatial[0] < (d.kernel_size[0] - 1) * (d.dilation_rate[0] ? 2 : 1) + 1 ||
+             (d.rank == 2 && in.spatial[1] < (d.kernel_size[1] - 1) * 2 + 1)))
+            continue;
+        tu_data t;
+        if (tu_data_make(&t, &d, &in, &r) != CONVBLAS_OK) continue;
+        int threads = (int)(run % 3) + 1;
+        tu_run_all(&d, &in, &t, threads, run % 2 == 1, &st);
+        tu_data_free(&t);
+        run++;
+    }
+    for (int s = 0; s <= convblas_strategy_count(); s++)
+        printf("  %-18s executed %5ld  unsupported %5ld  failed %ld\n",
+               s < convblas_strategy_count() ? convblas_strategy_name(s) : "(planner)",
+               st.executed[s], st.unsupported[s], st.failed[s]);
+    printf("  %ld cases, max relative error %.3g\n", run, st.max_err);
+    return tu_finish("depthwise_shapes");
+}
