@@ -235,7 +235,9 @@ VINLINE void block_slide(const cb_dw_staged *g, int64_t t, int64_t o, const int 
 }
 
 /* all_taps with sliding blocks. */
-VINLINE void all_slide(const cb_dw_staged *g, const int nw, const int S, const int D) {
+/* Only the AVX-512 build calls it. */
+__attribute__((unused)) VINLINE void all_slide(const cb_dw_staged *g, const int nw, const int S,
+                                               const int D) {
     for (int64_t t = 0;; t += nw) {
         if (t + nw > g->count) t = g->count - nw;
         for (int64_t o = 0;; o += VL) {
@@ -273,7 +275,9 @@ VINLINE void block3(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int64_
 
 /* Blocks of nw outputs (the last one overlapping the one before), lane vectors
  * outermost. */
-VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S, const int D) {
+/* Only the AVX-512 build calls it. */
+__attribute__((unused)) VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S,
+                                                const int D) {
     for (int64_t o = 0;; o += VL) {
         if (o + VL > g->lanes) o = g->lanes - VL;
         vf wv[9];
@@ -318,7 +322,8 @@ VINLINE void block3x2(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int6
     store_at(g, g->out2, t, o, a1, nw);
 }
 
-VINLINE void all_block3x2(const cb_dw_staged *g, const int nw) {
+/* Only the AVX-512 build calls it. */
+__attribute__((unused)) VINLINE void all_block3x2(const cb_dw_staged *g, const int nw) {
     for (int64_t o = 0;; o += VL) {
         if (o + VL > g->lanes) o = g->lanes - VL;
         vf wv[9];
