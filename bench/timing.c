@@ -42,6 +42,17 @@ static bool done(const timed *t, double budget, int min_reps) {
     return t->failed || t->count >= MAX_SAMPLES || (t->total >= budget && t->count >= min_reps);
 }
 
+/* Before a chunk: the previous entry's threads may still spin (XNNPACK's pthreadpool spins
+ * before it sleeps; OpenMP runtimes too), and on two cores a spinning thread takes the
+ * second core from this entry's worker: a 2-thread run then times like 1 thread (whisper_c1's
+ * im2col_gemm at 2 threads: median 5.6 ms after the peers, 3.5 ms alone). 3 ms of sleep was
+ * not enough, 20 ms is; one untimed call then brings this entry's data back to cache. */
+static void settle(timed *t) {
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    if (t->fn(t->ctx) != 0) t->failed = true;
+}
+
 /* Runs one chunk of t: about budget / CHUNKS seconds, and no more than still needed. */
 static void run_chunk(timed *t, double budget, int min_reps) {
     double per = t->count ? t->total / t->count : t->estimate;
@@ -50,6 +61,7 @@ static void run_chunk(timed *t, double budget, int min_reps) {
     long reps = per > 0 ? (long)(want / per) : 1;
     if (reps < 1) reps = 1;
     if (t->total >= budget && reps > min_reps - t->count) reps = min_reps - t->count;
+    settle(t);
     for (long r = 0; r < reps && sample(t); r++) {
     }
 }
