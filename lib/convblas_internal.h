@@ -216,4 +216,12 @@ int64_t cb_window_span(const cb_problem *p, int64_t count);
 /* The output tile of image n at position p0 and its leading dimension. */
 float *cb_output_tile(const cb_exec *e, int64_t n, int64_t p0, int64_t *ld);
 
+/* Stage 1 of an unfolding lowering: `count` positions from its buffer col into dst. */
+typedef void (*cb_stage_fn)(const cb_exec *e, const float *col, int64_t count, float *dst,
+                            int64_t ld);
+/* The rest of a position-tile task once col is unfolded: stage 1 into the output tile, or
+ * for SEPARABLE into mid and then the pointwise GEMM; then the epilogue on the tile. */
+void cb_finish_tile(const cb_exec *e, cb_stage_fn stage, const float *col, float *mid, int64_t n,
+                    int64_t p0, int64_t count);
+
 #endif

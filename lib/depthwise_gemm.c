@@ -128,17 +128,7 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
         unfold_channels_last(p, img, p0, count, ws);
     else
         unfold_channels_first(p, img, p0, count, ws);
-    int64_t ld;
-    float *out = cb_output_tile(e, n, p0, &ld);
-    if (p->has_pointwise) {
-        float *mid = ws + count * p->channels * p->taps;
-        bool last = p->format == CONVBLAS_CHANNELS_LAST;
-        channel_gemms(e, ws, count, mid, last ? p->mid_channels : count);
-        cb_pointwise_stage(e, mid, n, p0, count);
-    } else {
-        channel_gemms(e, ws, count, out, ld);
-    }
-    cb_epilogue(p, e->bias, out, count, ld);
+    cb_finish_tile(e, channel_gemms, ws, ws + count * p->channels * p->taps, n, p0, count);
 }
 
 const cb_strategy cb_depthwise_gemm = {

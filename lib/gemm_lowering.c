@@ -55,3 +55,17 @@ cb_segment cb_locate_segment(const cb_problem *p, int64_t tile, int64_t task) {
     s.inside = s.x0 >= 0 && s.x0 + s.span <= p->in_w;
     return s;
 }
+
+void cb_finish_tile(const cb_exec *e, cb_stage_fn stage, const float *col, float *mid, int64_t n,
+                    int64_t p0, int64_t count) {
+    const cb_problem *p = e->p;
+    int64_t ld;
+    float *out = cb_output_tile(e, n, p0, &ld);
+    if (p->has_pointwise) {
+        stage(e, col, count, mid, p->format == CONVBLAS_CHANNELS_LAST ? p->mid_channels : count);
+        cb_pointwise_stage(e, mid, n, p0, count);
+    } else {
+        stage(e, col, count, out, ld);
+    }
+    cb_epilogue(p, e->bias, out, count, ld);
+}

@@ -127,17 +127,7 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
         unfold_channels_last(p, img, p0, count, col);
     else
         unfold_channels_first(p, img, p0, count, col);
-    int64_t ld;
-    float *out = cb_output_tile(e, n, p0, &ld);
-    if (p->has_pointwise) {
-        float *mid = col + count * row_floats(p);
-        bool last = p->format == CONVBLAS_CHANNELS_LAST;
-        stage_one(e, col, count, mid, last ? p->mid_channels : count);
-        cb_pointwise_stage(e, mid, n, p0, count);
-    } else {
-        stage_one(e, col, count, out, ld);
-    }
-    cb_epilogue(p, e->bias, out, count, ld);
+    cb_finish_tile(e, stage_one, col, col + count * row_floats(p), n, p0, count);
 }
 
 const cb_strategy cb_im2col_gemm = {

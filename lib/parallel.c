@@ -32,19 +32,11 @@ enum { MAX_WORKERS = 256 };
 #if CONVBLAS_USE_OPENMP
 #include <omp.h>
 
-void cb_parallel_for(int workers, int64_t tasks, void (*fn)(void *, int, int64_t), void *ctx) {
-    loop l = {.fn = fn, .ctx = ctx, .tasks = tasks};
-    atomic_init(&l.next, 0);
-    if (workers > MAX_WORKERS) workers = MAX_WORKERS;
-    if (workers > tasks) workers = (int)tasks;
-    if (workers <= 1) {
-        work(&l, 0);
-        return;
-    }
+static void run_parallel(loop *l, int workers) {
     /* Thread numbers are unique within the team, so they select workspace slices; a
      * caller already inside a parallel region gets a team of one (no nesting). */
 #pragma omp parallel num_threads(workers)
-    work(&l, omp_get_thread_num());
+    work(l, omp_get_thread_num());
 }
 
 #else
@@ -123,6 +115,31 @@ static int grow_pool(int want) {
     return pool.size;
 }
 
+static void run_parallel(loop *l, int workers) {
+    pthread_mutex_lock(&pool.lock);
+    if (pool.busy) {
+        pthread_mutex_unlock(&pool.lock);
+        run_on_own_threads(l, workers);
+        return;
+    }
+    pool.busy = true;
+    int helpers = grow_pool(workers - 1);
+    if (helpers > workers - 1) helpers = workers - 1;
+    pool.job = l;
+    pool.job_workers = helpers + 1;
+    pool.pending = helpers;
+    pool.generation++;
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    work(l, 0);
+    pthread_mutex_lock(&pool.lock);
+    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
+    pool.busy = false;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+#endif
+
 void cb_parallel_for(int workers, int64_t tasks, void (*fn)(void *, int, int64_t), void *ctx) {
     loop l = {.fn = fn, .ctx = ctx, .tasks = tasks};
     atomic_init(&l.next, 0);
@@ -132,29 +149,8 @@ void cb_parallel_for(int workers, int64_t tasks, void (*fn)(void *, int, int64_t
         work(&l, 0);
         return;
     }
-    pthread_mutex_lock(&pool.lock);
-    if (pool.busy) {
-        pthread_mutex_unlock(&pool.lock);
-        run_on_own_threads(&l, workers);
-        return;
-    }
-    pool.busy = true;
-    int helpers = grow_pool(workers - 1);
-    if (helpers > workers - 1) helpers = workers - 1;
-    pool.job = &l;
-    pool.job_workers = helpers + 1;
-    pool.pending = helpers;
-    pool.generation++;
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.lock);
-    work(&l, 0);
-    pthread_mutex_lock(&pool.lock);
-    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
-    pool.busy = false;
-    pthread_mutex_unlock(&pool.lock);
+    run_parallel(&l, workers);
 }
-
-#endif
 
 int cb_online_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
