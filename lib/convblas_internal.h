@@ -216,6 +216,15 @@ int64_t cb_window_span(const cb_problem *p, int64_t count);
 /* The output tile of image n at position p0 and its leading dimension. */
 float *cb_output_tile(const cb_exec *e, int64_t n, int64_t p0, int64_t *ld);
 
+/* Tasks of the unfolding lowerings (im2col_gemm, depthwise_gemm): tiles of `tile` output
+ * positions of one image, sized so that per_position workspace floats and the output tile
+ * fit tuning->tile_bytes; fills tile, tasks and worker_floats. */
+void cb_position_tiles(const cb_problem *p, const cb_tuning *t, int64_t per_position,
+                       cb_params *params);
+/* Task `task` of those: its image *n and first position *p0; returns its position count. */
+int64_t cb_locate_position_tile(const cb_problem *p, int64_t tile, int64_t task, int64_t *n,
+                                int64_t *p0);
+
 /* Stage 1 of an unfolding lowering: `count` positions from its buffer col into dst. */
 typedef void (*cb_stage_fn)(const cb_exec *e, const float *col, int64_t count, float *dst,
                             int64_t ld);

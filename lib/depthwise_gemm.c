@@ -31,14 +31,7 @@ static int64_t per_position(const cb_problem *p) {
 }
 
 static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params) {
-    int64_t tile = (int64_t)(t->tile_bytes / sizeof(float)) / cb_max(per_position(p), 1);
-    tile = cb_max(tile, 1);
-    if (p->batch < t->threads)
-        tile = cb_min(tile, cb_max(cb_ceil_div(p->out_plane * p->batch, t->threads), 8));
-    tile = cb_min(tile, p->out_plane);
-    params->tile = tile;
-    params->tasks = p->batch * cb_ceil_div(p->out_plane, tile);
-    params->worker_floats = (size_t)cb_mul_sat(tile, per_position(p));
+    cb_position_tiles(p, t, per_position(p), params);
 }
 
 static double cost(const cb_problem *p, const cb_params *params) {
@@ -120,9 +113,7 @@ static void channel_gemms(const cb_exec *e, const float *col, int64_t count, flo
 
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
     const cb_problem *p = e->p;
-    int64_t tiles = cb_ceil_div(p->out_plane, e->params->tile);
-    int64_t n = task / tiles, p0 = (task % tiles) * e->params->tile;
-    int64_t count = cb_min(e->params->tile, p->out_plane - p0);
+    int64_t n, p0, count = cb_locate_position_tile(p, e->params->tile, task, &n, &p0);
     const float *img = e->in + n * p->in_plane * p->channels;
     if (p->format == CONVBLAS_CHANNELS_LAST)
         unfold_channels_last(p, img, p0, count, ws);

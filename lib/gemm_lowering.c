@@ -69,3 +69,27 @@ void cb_finish_tile(const cb_exec *e, cb_stage_fn stage, const float *col, float
     }
     cb_epilogue(p, e->bias, out, count, ld);
 }
+
+void cb_position_tiles(const cb_problem *p, const cb_tuning *t, int64_t per_position,
+                       cb_params *params) {
+    /* The output tile shares the cache budget: the epilogue (and the pointwise GEMM) must
+     * find it there, not make another pass over memory. */
+    int64_t working_set =
+        per_position > INT64_MAX - p->out_channels ? INT64_MAX : per_position + p->out_channels;
+    int64_t tile = cb_max((int64_t)(t->tile_bytes / sizeof(float)) / working_set, 1);
+    /* Enough tiles for every worker when the batch alone does not provide them. */
+    if (p->batch < t->threads)
+        tile = cb_min(tile, cb_max(cb_ceil_div(p->out_plane * p->batch, t->threads), 8));
+    tile = cb_min(tile, p->out_plane);
+    params->tile = tile;
+    params->tasks = p->batch * cb_ceil_div(p->out_plane, tile);
+    params->worker_floats = (size_t)cb_mul_sat(tile, per_position);
+}
+
+int64_t cb_locate_position_tile(const cb_problem *p, int64_t tile, int64_t task, int64_t *n,
+                                int64_t *p0) {
+    int64_t tiles = cb_ceil_div(p->out_plane, tile);
+    *n = task / tiles;
+    *p0 = task % tiles * tile;
+    return cb_min(tile, p->out_plane - *p0);
+}

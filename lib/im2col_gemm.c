@@ -22,19 +22,7 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
 }
 
 static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params) {
-    int64_t per_position = row_floats(p) + (p->has_pointwise ? p->mid_channels : 0);
-    /* The output tile shares the cache budget: the epilogue (and the pointwise GEMM) must
-     * find it there, not make another pass over memory. */
-    int64_t working_set = per_position + p->out_channels;
-    int64_t tile = (int64_t)(t->tile_bytes / sizeof(float)) / working_set;
-    tile = cb_max(tile, 1);
-    /* Enough tiles for every worker when the batch alone does not provide them. */
-    if (p->batch < t->threads)
-        tile = cb_min(tile, cb_max(cb_ceil_div(p->out_plane * p->batch, t->threads), 8));
-    tile = cb_min(tile, p->out_plane);
-    params->tile = tile;
-    params->tasks = p->batch * cb_ceil_div(p->out_plane, tile);
-    params->worker_floats = (size_t)cb_mul_sat(tile, per_position);
+    cb_position_tiles(p, t, row_floats(p) + (p->has_pointwise ? p->mid_channels : 0), params);
 }
 
 static double cost(const cb_problem *p, const cb_params *params) {
@@ -118,9 +106,7 @@ static void stage_one(const cb_exec *e, const float *col, int64_t count, float *
 
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
     const cb_problem *p = e->p;
-    int64_t tiles = cb_ceil_div(p->out_plane, e->params->tile);
-    int64_t n = task / tiles, p0 = (task % tiles) * e->params->tile;
-    int64_t count = cb_min(e->params->tile, p->out_plane - p0);
+    int64_t n, p0, count = cb_locate_position_tile(p, e->params->tile, task, &n, &p0);
     const float *img = e->in + n * p->in_plane * p->channels;
     float *col = ws;
     if (p->format == CONVBLAS_CHANNELS_LAST)
