@@ -92,6 +92,12 @@ convblas_status cb_problem_init(cb_problem *p, const convblas_layer_desc *desc,
  * channels_first rows of positions per channel (ld = distance between channels). */
 void cb_epilogue(const cb_problem *p, const float *bias, float *c, int64_t positions, int64_t ld);
 
+/* Bias (bias_vec[i], or bias_one for all) plus activation over n consecutive values. */
+typedef void (*cb_span_fn)(float *x, int64_t n, const float *bias_vec, float bias_one);
+/* epilogue_avx512.c: the AVX-512 span of activation a when it has one and the CPU runs
+ * it, else NULL (the portable code of epilogue.c then runs). */
+cb_span_fn cb_activation_span_v4(convblas_activation a);
+
 /* ---- padding_fixup.c: padding contributes nothing, even against Inf/NaN weights ---- */
 
 /* Whether the layer pads and its stage-1 kernel holds an Inf or NaN: then the strategies

@@ -16,6 +16,14 @@
 /* Vector helpers are static and inlined into the clones: no vector crosses an ABI. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 
+/* Code written for AVX-512 alone (intrinsics, or loops that need its 32 registers): the
+ * function attribute, and whether this CPU runs it (what arch=x86-64-v4 asks). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
+#define CB_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
+#include <stdbool.h>
+bool cb_cpu_v4(void);
+#endif
+
 /* Every vector helper is inlined whole (GCC would otherwise outline parts of big ones). */
 #define VINLINE static inline __attribute__((always_inline))
 

@@ -155,7 +155,8 @@ double ref_activation(convblas_activation act, double alpha, double x) {
     case CONVBLAS_TANH:
         return tanh(x);
     case CONVBLAS_GELU:
-        return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
+        /* = 0.5 x (1 + erf(x / sqrt 2)), without its cancellation for x < 0 */
+        return 0.5 * x * erfc(-x / sqrt(2.0));
     case CONVBLAS_SWISH:
         return x / (1.0 + exp(-x));
     case CONVBLAS_ELU:
