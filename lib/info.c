@@ -15,11 +15,13 @@ static char info[768];
 static pthread_once_t info_once = PTHREAD_ONCE_INIT;
 
 static void fill_info(void) {
+    char spin[48];
+    snprintf(spin, sizeof spin, ", idle workers spin %d us", CONVBLAS_SPIN_US);
     int n = snprintf(info, sizeof info,
-                     "convblas %s; BLAS: %s; threads: %s, default %d (0 = all CPUs); "
+                     "convblas %s; BLAS: %s; threads: %s, default %d (0 = all CPUs)%s; "
                      "planner: %s; workspace limit %llu bytes; tile %llu bytes; strategies:",
                      CONVBLAS_VERSION, cb_blas_description(), CONVBLAS_THREADING,
-                     CONVBLAS_DEFAULT_THREADS,
+                     CONVBLAS_DEFAULT_THREADS, CONVBLAS_USE_OPENMP ? "" : spin,
                      CONVBLAS_DEFAULT_PLANNER_MODE == CONVBLAS_MEASURE ? "measure" : "estimate",
                      (unsigned long long)CONVBLAS_DEFAULT_WORKSPACE_LIMIT,
                      (unsigned long long)CONVBLAS_TILE_BYTES);
