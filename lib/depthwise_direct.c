@@ -26,7 +26,7 @@ enum {
     STAGE_FLOATS = 1 << 16 /* the staged rows (or window) of a task, within the L2 cache */
 };
 /* Multiply-adds worth a task of their own (a few microseconds). */
-static const double min_task_work = 131072.0;
+static const double min_task_work = 65536.0;
 
 enum { MAX_LAST_MULTIPLIER = 16 };
 
@@ -186,9 +186,10 @@ static void fit(const cb_problem *p, int64_t budget, layout *l) {
 }
 
 /* Tasks for the workers: as many as the work is worth, at most four per worker and a
- * multiple of the worker count; one where each worker's share would not pay for waking
- * it (a loop on the pool costs 4 to 20 us: a 7x7x64 layer took 1.3 us on one thread and
- * 10 us on two, mbv1_dw14 36 us and 31 to 56 us). */
+ * multiple of the worker count; one where each worker's share would not pay for handing
+ * it out (a loop on sleeping workers costs 4 to 20 us: a 7x7x64 layer took 1.3 us on one
+ * thread and 10 us on two; with spinning workers mbv1_dw14 went 35 -> 30 us on two, but
+ * mbv1_dw7 21 -> 25 us, so it stays on one). */
 static int64_t wanted_tasks(const cb_problem *p, int threads) {
     if (threads <= 1) return 1;
     double work =
