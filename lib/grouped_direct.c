@@ -20,7 +20,6 @@
  * both are compiled with explicit targets and chosen by a CPU check, with a portable build
  * of the same code (the only one where target attributes are off). */
 #include "convblas_internal.h"
-#include "depthwise_kernels.h"
 #include "simd.h"
 
 #include <stdio.h>
@@ -329,16 +328,15 @@ typedef struct gd_kernels {
 /* Accumulators and weights in registers, one more for the broadcast: 32 registers
  * (AVX-512), 16 (AVX2), 16 of half width (baseline SSE: each vector is two). Relative
  * speed, resnext1d on one Zen 4 core: AVX-512 1.85 ms, AVX2 2.48, baseline 9.6. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
-#define GD_X86 1
-GD_KERNELS(gd_v4, __attribute__((target("arch=x86-64-v4"))), 24, 8, 12, 4, 8, 3, 6, 2, 1.0)
+#ifdef CB_TARGET_V4
+GD_KERNELS(gd_v4, CB_TARGET_V4, 24, 8, 12, 4, 8, 3, 6, 2, 1.0)
 GD_KERNELS(gd_v3, __attribute__((target("avx2,fma"))), 12, 4, 6, 2, 3, 1, 2, 1, 0.75)
 #endif
 GD_KERNELS(gd_base, , 6, 2, 3, 1, 2, 1, 1, 1, 0.2)
 
 static const gd_kernels *kernels_for_cpu(void) {
-#ifdef GD_X86
-    if (cb_dw_cpu_v4()) return &gd_v4;
+#ifdef CB_TARGET_V4
+    if (cb_cpu_v4()) return &gd_v4;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &gd_v3;
 #endif
     return &gd_base;
