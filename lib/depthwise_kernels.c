@@ -275,8 +275,9 @@ static void cf_plane_any_cpu(const cb_dw_plane *q, const cb_dw_window *win, cons
 }
 
 /* Eight vectors per tap where they fit the registers. */
-#ifdef CB_DW_V4
-CB_DW_V4 static void cf_plane_v4(const cb_dw_plane *q, const cb_dw_window *win, const cf_taps *tp) {
+#ifdef CB_TARGET_V4
+CB_TARGET_V4 static void cf_plane_v4(const cb_dw_plane *q, const cb_dw_window *win,
+                                     const cf_taps *tp) {
     cb_dw_plane own = *q; /* a copy no output store can alias */
     cf_rows(&own, win, tp, CVMAX);
 }
@@ -286,8 +287,8 @@ void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win) {
     cf_taps tp;
     bool table = q->count >= VL && q->kh * q->kw <= TAPS;
     if (table) flatten_taps(q, win, &tp);
-#ifdef CB_DW_V4
-    if (table && cb_dw_cpu_v4()) {
+#ifdef CB_TARGET_V4
+    if (table && cb_cpu_v4()) {
         cf_plane_v4(q, win, &tp);
         return;
     }

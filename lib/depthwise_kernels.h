@@ -9,13 +9,10 @@
 
 #include <stdbool.h>
 
-/* The AVX-512 builds of the kernels that need its 32 vector registers (target_clones
- * would also build them for AVX2 and baseline, where they would spill): the function
- * attribute, and whether the CPU runs them. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
-#define CB_DW_V4 __attribute__((target("arch=x86-64-v4")))
-bool cb_dw_cpu_v4(void);
-#endif
+/* The kernels that need AVX-512's 32 vector registers are built for it alone
+ * (CB_TARGET_V4 of simd.h: target_clones would also build them for AVX2 and baseline,
+ * where they would spill) and run where cb_cpu_v4() says. */
+#include "simd.h"
 
 /* What the kernels apply after the sum: nothing, max(x, lo), or min(max(x, lo), hi), with
  * NaN passed through as the epilogue's relu and relu6 do. */

@@ -344,8 +344,8 @@ __attribute__((unused)) VINLINE void all_block3x2(const cb_dw_staged *g, const i
  * vectors in two or four registers each they would spill and cost the AVX2 and baseline
  * builds ten times the code and compile time, so only an AVX-512 build has them, and only
  * for the common strides and dilations. */
-#ifdef CB_DW_V4
-CB_DW_V4 static void staged_v4(const cb_dw_staged *in) {
+#ifdef CB_TARGET_V4
+CB_TARGET_V4 static void staged_v4(const cb_dw_staged *in) {
     cb_dw_staged own = *in, *g = &own; /* as in staged_any_cpu */
     /* Blocks of 7 where they compute fewer outputs than blocks of 8 (overlapping at the
      * end) would: rows of 7, 14 or 28 (the last stages of MobileNets and EfficientNets). */
@@ -387,17 +387,11 @@ CB_DW_V4 static void staged_v4(const cb_dw_staged *in) {
         rows_taps(g);
 }
 
-/* What target_clones's arch=x86-64-v4 asks of the CPU. */
-bool cb_dw_cpu_v4(void) {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512cd");
-}
 #endif
 
 void cb_dw_cl_staged(const cb_dw_staged *g) {
-#ifdef CB_DW_V4
-    if (cb_dw_cpu_v4()) {
+#ifdef CB_TARGET_V4
+    if (cb_cpu_v4()) {
         staged_v4(g);
         return;
     }

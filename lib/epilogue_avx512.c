@@ -183,12 +183,6 @@ CB_TARGET_V4 static void span_gelu(float *x, int64_t n, const float *bv, float b
     span_v4(CONVBLAS_GELU, x, n, bv, b1);
 }
 
-bool cb_cpu_v4(void) {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512cd");
-}
-
 cb_span_fn cb_activation_span_v4(convblas_activation a) {
     if (!cb_cpu_v4()) return NULL;
     switch (a) {

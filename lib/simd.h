@@ -21,7 +21,11 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CONVBLAS_NO_TARGET_CLONES)
 #define CB_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
 #include <stdbool.h>
-bool cb_cpu_v4(void);
+static inline bool cb_cpu_v4(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512cd");
+}
 #endif
 
 /* Every vector helper is inlined whole (GCC would otherwise outline parts of big ones). */
