@@ -47,6 +47,25 @@ static inline int64_t cb_ceil_div(int64_t a, int64_t b) {
     return a / b + (a % b != 0);
 }
 
+/* Input coordinate of tap t of output o along one dimension. Keep this order: o * s - pad
+ * and t * d each fit, and so does their sum (it lies in [-pad_before, in + pad_after)),
+ * while o * s + t * d can overflow for extreme but valid dilations (INT64_MAX - 1). */
+static inline int64_t cb_input_coord(int64_t o, int64_t s, int64_t t, int64_t d, int64_t pad) {
+    return (o * s - pad) + t * d;
+}
+
+/* The k in [0, n) with start + k * step in [0, limit), as [*lo, *hi); step > 0, limit >= 0.
+ * Exact for every int64_t start: the distances are taken in uint64_t, where they fit even
+ * when start is near -INT64_MAX (a causal pad of an extreme dilation). */
+static inline void cb_steps_inside(int64_t start, int64_t step, int64_t limit, int64_t n,
+                                   int64_t *lo, int64_t *hi) {
+    uint64_t s = (uint64_t)step, below = start < 0 ? 0 - (uint64_t)start : 0;
+    uint64_t room = start < limit ? (uint64_t)limit - (uint64_t)start : 0;
+    uint64_t first = below / s + (below % s != 0), end = room / s + (room % s != 0);
+    *hi = end < (uint64_t)n ? (int64_t)end : n;
+    *lo = first < (uint64_t)*hi ? (int64_t)first : *hi;
+}
+
 /* ---- problem.c: the checked problem ------------------------------------------------ */
 
 /* Every layer is one or two stages. Stage 1 is a grouped 2D convolution (rank 1 is the

@@ -60,9 +60,9 @@ static void unfold_channels_last(const cb_problem *p, const float *img, int64_t 
     int64_t oh = p0 / p->out_w, ow = p0 % p->out_w;
     for (int64_t q = 0; q < count; q++) {
         for (int64_t i = 0; i < p->k_h; i++) {
-            int64_t ih = oh * p->s_h + i * p->d_h - p->pad_top;
+            int64_t ih = cb_input_coord(oh, p->s_h, i, p->d_h, p->pad_top);
             for (int64_t j = 0; j < p->k_w; j++) {
-                int64_t iw = ow * p->s_w + j * p->d_w - p->pad_left;
+                int64_t iw = cb_input_coord(ow, p->s_w, j, p->d_w, p->pad_left);
                 float *dst = col + q * p->taps + i * p->k_w + j;
                 if (ih < 0 || ih >= p->in_h || iw < 0 || iw >= p->in_w) {
                     for (int64_t c = 0; c < C; c++) dst[c * block] = 0.0f;
@@ -85,8 +85,8 @@ static void unfold_channels_first(const cb_problem *p, const float *img, int64_t
                 float *dst = col + (c * p->taps + i * p->k_w + j) * count;
                 int64_t oh = p0 / p->out_w, ow = p0 % p->out_w;
                 for (int64_t q = 0; q < count; q++) {
-                    int64_t ih = oh * p->s_h + i * p->d_h - p->pad_top;
-                    int64_t iw = ow * p->s_w + j * p->d_w - p->pad_left;
+                    int64_t ih = cb_input_coord(oh, p->s_h, i, p->d_h, p->pad_top);
+                    int64_t iw = cb_input_coord(ow, p->s_w, j, p->d_w, p->pad_left);
                     bool inside = ih >= 0 && ih < p->in_h && iw >= 0 && iw < p->in_w;
                     dst[q] = inside ? plane[ih * p->in_w + iw] : 0.0f;
                     if (++ow == p->out_w) ow = 0, oh++;

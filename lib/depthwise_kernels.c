@@ -9,6 +9,7 @@
  * independent. */
 #include "depthwise_kernels.h"
 
+#include "convblas_internal.h"
 #include "simd.h"
 
 #include <stdbool.h>
@@ -35,20 +36,9 @@ VINLINE vf bias_at(const cb_dw_row *r, int64_t o) {
     return r->bias ? vload(r->bias + o) : vsplat(0.0f);
 }
 
-/* a / b rounded up, for a >= 0 and b > 0, without an a + b that could overflow (strides and
- * dilations may be near INT64_MAX). */
-static inline int64_t ceil_div(int64_t a, int64_t b) {
-    return a / b + (a % b != 0);
-}
-
 /* The taps [*j0, *j1) of column ow whose input column exists. */
 static inline void tap_range(const cb_dw_row *r, int64_t ow, int64_t *j0, int64_t *j1) {
-    int64_t u0 = ow * r->s - r->pad;
-    *j0 = u0 >= 0 ? 0 : ceil_div(-u0, r->d);
-    int64_t room = r->in_w - u0; /* taps j with j * d < room exist */
-    *j1 = room <= 0 ? 0 : ceil_div(room, r->d);
-    if (*j1 > r->kw) *j1 = r->kw;
-    if (*j0 > *j1) *j0 = *j1;
+    cb_steps_inside(ow * r->s - r->pad, r->d, r->in_w, r->kw, j0, j1);
 }
 
 /* One column, nv channel vectors from o, taps [j0, j1). */

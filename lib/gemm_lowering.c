@@ -32,8 +32,12 @@ void cb_pointwise_stage(const cb_exec *e, const float *mid, int64_t n, int64_t p
                  p->out_channels, mid, positions, 0.0f, out, ld);
 }
 
+/* Saturates at INT64_MAX: (count - 1) * s_w + the effective kernel can pass it for extreme
+ * (valid) strides and dilations. */
 int64_t cb_window_span(const cb_problem *p, int64_t count) {
-    return (count - 1) * p->s_w + (p->k_w - 1) * p->d_w + 1;
+    int64_t span;
+    return cb_add(cb_mul_sat(count - 1, p->s_w), (p->k_w - 1) * p->d_w + 1, &span) ? span
+                                                                                   : INT64_MAX;
 }
 
 int64_t cb_segment_tasks(const cb_problem *p, int64_t tile) {
@@ -52,7 +56,7 @@ cb_segment cb_locate_segment(const cb_problem *p, int64_t tile, int64_t task) {
     while (s.i1 < p->k_h && top + s.i1 * p->d_h < p->in_h) s.i1++;
     s.x0 = s.ow0 * p->s_w - p->pad_left;
     s.span = cb_window_span(p, s.count);
-    s.inside = s.x0 >= 0 && s.x0 + s.span <= p->in_w;
+    s.inside = s.x0 >= 0 && s.span <= p->in_w - s.x0;
     return s;
 }
 

@@ -44,9 +44,9 @@ static void unfold_channels_last(const cb_problem *p, const float *img, int64_t 
         int64_t oh = (p0 + q) / p->out_w, ow = (p0 + q) % p->out_w;
         float *row = col + q * row_floats(p);
         for (int64_t i = 0; i < p->k_h; i++) {
-            int64_t ih = oh * p->s_h + i * p->d_h - p->pad_top;
+            int64_t ih = cb_input_coord(oh, p->s_h, i, p->d_h, p->pad_top);
             for (int64_t j = 0; j < p->k_w; j++) {
-                int64_t iw = ow * p->s_w + j * p->d_w - p->pad_left;
+                int64_t iw = cb_input_coord(ow, p->s_w, j, p->d_w, p->pad_left);
                 int64_t tap = i * p->k_w + j;
                 bool inside = ih >= 0 && ih < p->in_h && iw >= 0 && iw < p->in_w;
                 const float *src = inside ? img + (ih * p->in_w + iw) * C : NULL;
@@ -79,8 +79,8 @@ static void unfold_channels_first(const cb_problem *p, const float *img, int64_t
                 float *dst = col + (g * Kg + (i * p->k_w + j) * Cg + cg) * count;
                 int64_t oh = p0 / p->out_w, ow = p0 % p->out_w;
                 for (int64_t q = 0; q < count; q++) {
-                    int64_t ih = oh * p->s_h + i * p->d_h - p->pad_top;
-                    int64_t iw = ow * p->s_w + j * p->d_w - p->pad_left;
+                    int64_t ih = cb_input_coord(oh, p->s_h, i, p->d_h, p->pad_top);
+                    int64_t iw = cb_input_coord(ow, p->s_w, j, p->d_w, p->pad_left);
                     bool inside = ih >= 0 && ih < p->in_h && iw >= 0 && iw < p->in_w;
                     dst[q] = inside ? plane[ih * p->in_w + iw] : 0.0f;
                     if (++ow == p->out_w) ow = 0, oh++;

@@ -50,10 +50,10 @@ static float stage_one(const cb_problem *p, const float *img, const float *kerne
     int64_t g = m / p->group_out, Cg = p->group_in;
     double sum = 0.0;
     for (int64_t i = 0; i < p->k_h; i++) {
-        int64_t ih = oh * p->s_h + i * p->d_h - p->pad_top;
+        int64_t ih = cb_input_coord(oh, p->s_h, i, p->d_h, p->pad_top);
         if (ih < 0 || ih >= p->in_h) continue;
         for (int64_t j = 0; j < p->k_w; j++) {
-            int64_t iw = ow * p->s_w + j * p->d_w - p->pad_left;
+            int64_t iw = cb_input_coord(ow, p->s_w, j, p->d_w, p->pad_left);
             if (iw < 0 || iw >= p->in_w) continue;
             const float *w = kernel + (i * p->k_w + j) * Cg * p->mid_channels + m;
             for (int64_t c = 0; c < Cg; c++)

@@ -53,16 +53,11 @@ static double cost(const cb_problem *p, const cb_params *params) {
     return t / cb_min(params->threads, cb_max(params->tasks, 1));
 }
 
-static int64_t floor_div(int64_t a, int64_t b) {
-    return a / b - (a % b != 0 && a < 0);
-}
-
 /* Outputs [lo, hi) of the segment whose input column for tap j exists. */
 static void tap_range(const cb_problem *p, const cb_segment *s, int64_t j, int64_t *lo,
                       int64_t *hi) {
     int64_t first = s->x0 + j * p->d_w; /* input column of output 0 */
-    *lo = cb_max(0, floor_div(-first + p->s_w - 1, p->s_w));
-    *hi = cb_min(s->count, floor_div(p->in_w - 1 - first, p->s_w) + 1);
+    cb_steps_inside(first, p->s_w, p->in_w, s->count, lo, hi);
 }
 
 static void zero_tile(const cb_problem *p, float *out, int64_t count, int64_t ld) {
@@ -81,7 +76,7 @@ static void tap(const cb_exec *e, const cb_segment *s, int64_t i, int64_t j, flo
     tap_range(p, s, j, &lo, &hi);
     if (lo >= hi) return;
     int64_t C = p->channels, F = p->out_channels, Cg = p->group_in, Fg = p->group_out;
-    int64_t ih = s->oh * p->s_h + i * p->d_h - p->pad_top;
+    int64_t ih = cb_input_coord(s->oh, p->s_h, i, p->d_h, p->pad_top);
     int64_t iw = s->x0 + j * p->d_w + lo * p->s_w;
     const float *w = e->kernel + (i * p->k_w + j) * Cg * F;
     const float *img = e->in + s->n * p->in_plane * C;

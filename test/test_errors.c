@@ -1023,6 +1023,40 @@ static void test_extreme_valid(void) {
          {0.5f, 2.0f},
          {0, 0, 0, 0, 0},
          5},
+        /* o * s + t * d overflows here; o * s - pad + t * d does not (fuzz_plan) */
+        {"dilation INT64_MAX-1, same: no tap lands",
+         {.op = CONVBLAS_CONV,
+          .rank = 1,
+          .filters = 1,
+          .kernel_size = {2},
+          .dilation_rate = {INT64_MAX - 1},
+          .padding = CONVBLAS_SAME},
+         5,
+         {0.5f, 2.0f},
+         {0, 0, 0, 0, 0},
+         5},
+        {"dilation INT64_MAX-1, causal: only the last tap lands",
+         {.op = CONVBLAS_CONV,
+          .rank = 1,
+          .filters = 1,
+          .kernel_size = {2},
+          .dilation_rate = {INT64_MAX - 1},
+          .padding = CONVBLAS_CAUSAL},
+         5,
+         {0.5f, 2.0f},
+         {2, 4, 6, 8, 10},
+         5},
+        {"separable, dilation INT64_MAX-1, causal",
+         {.op = CONVBLAS_SEPARABLE,
+          .rank = 1,
+          .filters = 1,
+          .kernel_size = {2},
+          .dilation_rate = {INT64_MAX - 1},
+          .padding = CONVBLAS_CAUSAL},
+         5,
+         {0.5f, 2.0f},
+         {2, 4, 6, 8, 10},
+         5},
         {"dilation INT64_MAX (kernel 1), valid",
          {.op = CONVBLAS_CONV,
           .rank = 1,
@@ -1090,7 +1124,8 @@ static void test_extreme_valid(void) {
             if (name && st == CONVBLAS_UNSUPPORTED) continue;
             if (!CHECK_STATUS(st, CONVBLAS_OK, "convblas_plan_create")) continue;
             float y[5] = {-1, -1, -1, -1, -1};
-            convblas_weights w = {.kernel = e->kernel};
+            const float one = 1.0f; /* SEPARABLE: the identity pointwise kernel */
+            convblas_weights w = {.kernel = e->kernel, .pointwise_kernel = &one};
             if (CHECK_STATUS(convblas_execute(plan, x, &w, y, NULL), CONVBLAS_OK,
                              "convblas_execute")) {
                 for (int64_t t = 0; t < e->out_len; t++)
