@@ -292,6 +292,7 @@ static void run_case(plan_case *c) {
         c->null_options = false; /* the defaults may MEASURE or use many threads */
     }
 
+    if (getenv("FUZZ_PRINT_CASE")) print_case(c);
     convblas_plan *plan = (convblas_plan *)c; /* must be overwritten with NULL on failure */
     convblas_status st2 = convblas_plan_create(c->null_plan ? NULL : &plan, desc, in,
                                                c->null_options ? NULL : &c->opts);

@@ -28,7 +28,7 @@ enum {
 /* Multiply-adds worth a task of their own (a few microseconds). */
 static const double min_task_work = 65536.0;
 
-enum { MAX_LAST_MULTIPLIER = 16 };
+enum { MAX_LAST_MULTIPLIER = 16, MAX_FIRST_STRIDE = 64 };
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
     if (p->group_in != 1) {
@@ -48,6 +48,15 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
                  "channels_last with %lld outputs per input channel (more than %d): each "
                  "input is expanded to that many lanes, 10x slower than depthwise_gemm",
                  (long long)p->group_out, MAX_LAST_MULTIPLIER);
+        return false;
+    }
+    /* The channels_first window keeps each row's columns by phase: stride x 16 columns or
+     * more, a few of them read (stride 2^31 on a 10 x 10 image asked for 256 GiB). */
+    if (p->format == CONVBLAS_CHANNELS_FIRST && p->s_w > MAX_FIRST_STRIDE) {
+        snprintf(why, n,
+                 "channels_first with a stride of %lld along the width (more than %d): its "
+                 "window would stage stride x 16 columns per row, most never read",
+                 (long long)p->s_w, MAX_FIRST_STRIDE);
         return false;
     }
     return true;
