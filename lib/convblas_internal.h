@@ -160,7 +160,8 @@ typedef struct cb_params {
     int64_t tasks;        /* independent pieces of work */
     int threads;          /* workers that execute runs: <= tasks */
     size_t worker_floats; /* workspace floats each worker needs */
-    size_t workspace;     /* bytes: threads * worker_floats * sizeof(float) */
+    size_t shared_floats; /* workspace floats all workers read (prepare's output), first */
+    size_t workspace;     /* bytes: (shared_floats + threads * worker_floats) * sizeof(float) */
 } cb_params;
 
 /* Build-time and per-plan knobs the strategies size themselves with. */
@@ -178,6 +179,7 @@ typedef struct cb_exec {
     const float *kernel, *pointwise, *bias;
     float *out;
     float *workspace; /* params->threads slices of params->worker_floats */
+    float *shared;    /* params->shared_floats, written by prepare before any task */
 } cb_exec;
 
 /* A lowering: one file each, listed once in strategies.c. */
@@ -194,6 +196,9 @@ typedef struct cb_strategy {
     double (*cost)(const cb_problem *p, const cb_params *params);
     /* One task; ws is this worker's slice. */
     void (*run_task)(const cb_exec *e, int64_t task, float *ws);
+    /* Optional (NULL for most): part `part` of `parts` of the work every task reads, such
+     * as repacked weights, into e->shared; all parts finish before the first task. */
+    void (*prepare)(const cb_exec *e, int64_t part, int64_t parts);
 } cb_strategy;
 
 extern const cb_strategy *const cb_strategies[];

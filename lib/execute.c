@@ -13,10 +13,17 @@ typedef struct task_ctx {
 
 static void run_one(void *ctx, int worker, int64_t task) {
     task_ctx *t = ctx;
+    const cb_params *c = t->exec.params;
     float *ws = t->exec.workspace
-                    ? t->exec.workspace + (size_t)worker * t->exec.params->worker_floats
+                    ? t->exec.workspace + c->shared_floats + (size_t)worker * c->worker_floats
                     : NULL;
     t->strategy->run_task(&t->exec, task, ws);
+}
+
+static void prepare_one(void *ctx, int worker, int64_t part) {
+    (void)worker;
+    task_ctx *t = ctx;
+    t->strategy->prepare(&t->exec, part, t->exec.params->threads);
 }
 
 void cb_run_strategy(const convblas_plan *plan, int s, const float *in, const convblas_weights *w,
@@ -30,10 +37,13 @@ void cb_run_strategy(const convblas_plan *plan, int s, const float *in, const co
                  .pointwise = w->pointwise_kernel,
                  .bias = w->bias,
                  .out = out,
-                 .workspace = workspace},
+                 .workspace = workspace,
+                 .shared = workspace},
         .strategy = cb_strategies[s],
     };
     cb_blas_serial_enter();
+    if (t.strategy->prepare && c->params.tasks > 0)
+        cb_parallel_for(c->params.threads, c->params.threads, prepare_one, &t);
     cb_parallel_for(c->params.threads, c->params.tasks, run_one, &t);
     cb_blas_serial_leave();
 }

@@ -77,16 +77,18 @@ static bool fit_workspace(const cb_strategy *s, const cb_problem *p, const cb_tu
     cb_tuning local = *t;
     size_t max_floats = t->workspace_limit / sizeof(float);
     for (;;) {
+        c->params = (cb_params){0};
         s->configure(p, &local, &c->params);
         int threads = (int)cb_min(t->threads, cb_max(c->params.tasks, 1));
         size_t per = c->params.worker_floats; /* floats, compared before any product */
+        size_t shared = c->params.shared_floats,
+               room = shared <= max_floats ? max_floats - shared : 0;
         /* As many workers as the limit holds slices for (not a count-down from a huge
          * thread count). */
-        if (per > 0 && per <= max_floats && max_floats / per < (size_t)threads)
-            threads = (int)(max_floats / per);
-        if (per <= max_floats / (size_t)threads) {
+        if (per > 0 && per <= room && room / per < (size_t)threads) threads = (int)(room / per);
+        if (shared <= max_floats && per <= room / (size_t)threads) {
             c->params.threads = threads;
-            c->params.workspace = per * (size_t)threads * sizeof(float);
+            c->params.workspace = (shared + per * (size_t)threads) * sizeof(float);
             return true;
         }
         if (c->params.tile <= 1 || local.tile_bytes < 2 * sizeof(float)) break;
@@ -94,7 +96,8 @@ static bool fit_workspace(const cb_strategy *s, const cb_problem *p, const cb_tu
     }
     snprintf(c->reason, sizeof c->reason,
              "needs %.4g bytes of workspace for its smallest tile, over the limit of %zu",
-             (double)c->params.worker_floats * sizeof(float), t->workspace_limit);
+             ((double)c->params.shared_floats + (double)c->params.worker_floats) * sizeof(float),
+             t->workspace_limit);
     return false;
 }
 
