@@ -39,6 +39,12 @@ static int64_t panels_of(const cb_problem *p) {
     return cb_ceil_div(p->out_channels, NR);
 }
 
+/* Filter lanes computed: whole panels, the last one 16 wide where it can be. */
+static int64_t lanes_of(const cb_problem *p) {
+    int64_t last = p->out_channels - (panels_of(p) - 1) * NR;
+    return (panels_of(p) - 1) * NR + (last > 16 ? NR : 16);
+}
+
 /* Floats of one unfolded row: the sum's length rounded up to an odd multiple of 16. */
 static int64_t row_stride(const cb_problem *p) {
     int64_t k = cb_ceil_div(p->kernel_elems / p->out_channels, 16) * 16;
@@ -54,32 +60,33 @@ static float *align64(float *f) {
 
 #define V4 CB_TARGET_V4 static inline __attribute__((always_inline))
 
-/* c[mr x 32] = bias + a[mr x k] (rows lda apart) * b[k x 32] (a panel); the lanes of
- * m0/m1 are stored, the others are filters past the last. */
-V4 void block(const int mr, int64_t k, const float *a, int64_t lda, const float *b,
+/* c[mr x 16 nv] = bias + a[mr x k] (rows lda apart) * b[k x 16 nv] (a panel's first nv
+ * vectors); the lanes of m0/m1 are stored, the others are filters past the last. */
+V4 void block(const int mr, const int nv, int64_t k, const float *a, int64_t lda, const float *b,
               const float *bias, float *c, int64_t ldc, __mmask16 m0, __mmask16 m1) {
     __m512 acc[MR][2];
     __m512 z0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-    __m512 z1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+    __m512 z1 = bias && nv > 1 ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 14
     for (int i = 0; i < mr; i++) acc[i][0] = z0, acc[i][1] = z1;
     for (int64_t t = 0; t < k; t++) {
-        __m512 b0 = _mm512_load_ps(b + t * NR), b1 = _mm512_load_ps(b + t * NR + 16);
+        __m512 b0 = _mm512_load_ps(b + t * NR), b1 = nv > 1 ? _mm512_load_ps(b + t * NR + 16) : b0;
 #pragma GCC unroll 14
         for (int i = 0; i < mr; i++) {
             __m512 x = _mm512_set1_ps(a[i * lda + t]);
             acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+            if (nv > 1) acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
         }
     }
 #pragma GCC unroll 14
     for (int i = 0; i < mr; i++) {
         _mm512_mask_storeu_ps(c + i * ldc, m0, acc[i][0]);
-        _mm512_mask_storeu_ps(c + i * ldc + 16, m1, acc[i][1]);
+        if (nv > 1) _mm512_mask_storeu_ps(c + i * ldc + 16, m1, acc[i][1]);
     }
 }
 
-/* One instance per row count: each keeps its accumulators in registers. */
+/* One instance per row count and width: each keeps its accumulators in registers. A last
+ * panel of 16 filters or fewer takes one vector (F = 100: 112 lanes computed, not 128). */
 CB_TARGET_V4 static void block_rows(int mr, int64_t k, const float *a, int64_t lda, const float *b,
                                     const float *bias, float *c, int64_t ldc, int64_t cols) {
     __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
@@ -87,11 +94,15 @@ CB_TARGET_V4 static void block_rows(int mr, int64_t k, const float *a, int64_t l
     switch (mr) {
 #define ROWS(n)                                                                                    \
     case n:                                                                                        \
-        block(n, k, a, lda, b, bias, c, ldc, m0, m1);                                              \
+        if (cols > 16)                                                                             \
+            block(n, 2, k, a, lda, b, bias, c, ldc, m0, m1);                                       \
+        else                                                                                       \
+            block(n, 1, k, a, lda, b, bias, c, ldc, m0, m1);                                       \
         break;
         ROWS(1)
-        ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) ROWS(9) ROWS(10) ROWS(11) ROWS(12)
-            ROWS(13) ROWS(14)
+        ROWS(2)
+        ROWS(3)
+        ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) ROWS(9) ROWS(10) ROWS(11) ROWS(12) ROWS(13) ROWS(14)
 #undef ROWS
     }
 }
@@ -143,7 +154,7 @@ static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params
 
 static double cost(const cb_problem *p, const cb_params *params) {
     double k = (double)(p->kernel_elems / p->out_channels);
-    double lanes = (double)p->out_channels / (double)(panels_of(p) * NR);
+    double lanes = (double)p->out_channels / (double)lanes_of(p);
     double rate = cb_machine.gemm_flops * kernel_speed * lanes * k / (k + BLOCK_STEPS);
     /* unfolding: each position's row written and read once, in cache; the packing */
     double unfold = (double)p->batch * (double)p->out_plane * k * 2.0 * sizeof(float);
@@ -178,6 +189,13 @@ static void unfold_row(const cb_problem *p, const float *img, int64_t pos, float
     for (int64_t i = 0; i < p->k_h; i++) {
         int64_t ih = cb_input_coord(oh, p->s_h, i, p->d_h, p->pad_top);
         bool row_in = ih >= 0 && ih < p->in_h;
+        int64_t iw0 = cb_input_coord(ow, p->s_w, 0, p->d_w, p->pad_left);
+        if (row_in && p->d_w == 1 && iw0 >= 0 && iw0 <= p->in_w - p->k_w) {
+            /* the kernel row's taps are adjacent columns: one copy (C = 1: one, not k_w) */
+            memcpy(row + i * p->k_w * C, img + (ih * p->in_w + iw0) * C,
+                   (size_t)(p->k_w * C) * sizeof(float));
+            continue;
+        }
         for (int64_t j = 0; j < p->k_w; j++) {
             int64_t iw = cb_input_coord(ow, p->s_w, j, p->d_w, p->pad_left);
             float *dst = row + (i * p->k_w + j) * C;
