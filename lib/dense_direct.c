@@ -1,4 +1,4 @@
-/* dense_direct: ungrouped convolutions (channels_last) on our own AVX-512 GEMM micro-kernel
+/* dense_direct: ungrouped convolutions on our own AVX-512 GEMM micro-kernel
  * instead of OpenBLAS's sgemm, which on Zen 4 runs at about 90% of what the FMA units give
  * (103 GFLOP/s against the 110-115 of oneDNN's and XNNPACK's own kernels).
  *
@@ -12,8 +12,12 @@
  *   for each panel the micro-kernel keeps 14 x 32 sums in 28 zmm registers over the whole
  *   sum, each step loading the panel's row once and broadcasting each position's input
  *   into the FMA. The rows' stride is an odd multiple of 64 bytes, so the 14 rows never
- *   share a set of the L1 cache (a stride of 3 KiB ran 20% slower).
- * - the bias starts the sums; the activation runs on the finished tile, in cache.
+ *   share a set of the L1 cache (rows 12 KiB apart ran 20% slower).
+ * - channels_first is the same product transposed: 32 positions in the vector lanes (a
+ *   panel of their receptive fields, unfolded per block of 32) and 14 filters a block's
+ *   rows, from the kernel transposed once per call (a filter's weights contiguous).
+ * - channels_last: the bias starts the sums; channels_first adds it with the activation;
+ *   the activation runs on the finished tile, in cache.
  * Measured alone (1 thread, 1498 x 384 x 1152): 108-111 GFLOP/s, sgemm 99-103 in the
  * same runs. AVX-512 only: with AVX2's 16 registers the block would be a third of this. */
 #include "convblas_internal.h"
@@ -124,9 +128,6 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
     const char *no = p->op != CONVBLAS_CONV ? "only for CONV"
                      : p->groups > 1        ? "needs groups = 1 (grouped layers: grouped_direct, "
                                               "or the GEMM lowerings' per-group calls)"
-                     : p->format != CONVBLAS_CHANNELS_LAST
-                         ? "channels_last only: channels_first would want positions in the "
-                           "vector lanes, a kernel of its own"
                      : !cpu_ok() ? "needs AVX-512 (x86-64-v4), in a build with the library's "
                                    "target attributes (GCC)"
                                  : NULL;
@@ -134,27 +135,40 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
     return no == NULL;
 }
 
+static bool last_format(const cb_problem *p) {
+    return p->format == CONVBLAS_CHANNELS_LAST;
+}
+
 /* Tiles of output positions (of one image), the output tile about a quarter of
- * tuning->tile_bytes and a multiple of MR; more tiles where the batch alone gives the
- * workers too few. The packed kernel is shared; a worker unfolds one block at a time. */
+ * tuning->tile_bytes and a multiple of a block (MR positions; channels_first: NR); more
+ * tiles where the batch alone gives the workers too few. The packed kernel is shared; a
+ * worker unfolds one block at a time. */
 static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params) {
-    int64_t per_position = p->out_channels * (int64_t)sizeof(float) * 4;
-    int64_t tile = cb_max((int64_t)t->tile_bytes / per_position, MR) / MR * MR;
+    int64_t per_position = p->out_channels * (int64_t)sizeof(float) * 4,
+            k = p->kernel_elems / p->out_channels;
+    int64_t unit = last_format(p) ? MR : NR;
+    int64_t tile = cb_max((int64_t)t->tile_bytes / per_position, unit) / unit * unit;
     int64_t images_tasks = p->batch * cb_ceil_div(p->out_plane, tile);
     if (images_tasks < 4 * (int64_t)t->threads && t->threads > 1) {
         int64_t want = cb_ceil_div(4 * (int64_t)t->threads, cb_max(p->batch, 1));
-        tile = cb_max(cb_ceil_div(cb_ceil_div(p->out_plane, want), MR) * MR, MR);
+        tile = cb_max(cb_ceil_div(cb_ceil_div(p->out_plane, want), unit) * unit, unit);
     }
     params->tile = cb_max(cb_min(tile, p->out_plane), 1);
     params->tasks = p->batch * cb_ceil_div(p->out_plane, params->tile);
-    int64_t panel = cb_mul_sat(panels_of(p) * NR, p->kernel_elems / p->out_channels);
-    params->shared_floats = (size_t)(panel > INT64_MAX - ALIGN ? INT64_MAX : panel + ALIGN);
-    params->worker_floats = (size_t)cb_mul_sat(MR, row_stride(p)) + ALIGN;
+    /* the kernel in panels of 32 filters, or transposed: a row of k per filter */
+    int64_t packed = last_format(p) ? cb_mul_sat(panels_of(p) * NR, k)
+                                    : cb_mul_sat(p->out_channels, row_stride(p));
+    params->shared_floats = (size_t)(packed > INT64_MAX - ALIGN ? INT64_MAX : packed + ALIGN);
+    params->worker_floats =
+        (size_t)cb_mul_sat(last_format(p) ? MR : k, last_format(p) ? row_stride(p) : NR) + ALIGN;
 }
 
 static double cost(const cb_problem *p, const cb_params *params) {
     double k = (double)(p->kernel_elems / p->out_channels);
-    double lanes = (double)p->out_channels / (double)lanes_of(p);
+    /* channels_last: filters in the lanes; channels_first: positions, F in blocks of MR */
+    int64_t cols = last_format(p) ? p->out_channels : cb_min(params->tile, p->out_plane);
+    double lanes = last_format(p) ? (double)cols / (double)lanes_of(p)
+                                  : (double)cols / (double)(cb_ceil_div(cols, NR) * NR);
     double rate = cb_machine.gemm_flops * kernel_speed * lanes * k / (k + BLOCK_STEPS);
     /* unfolding: each position's row written and read once, in cache; the packing */
     double unfold = (double)p->batch * (double)p->out_plane * k * 2.0 * sizeof(float);
@@ -166,10 +180,24 @@ static double cost(const cb_problem *p, const cb_params *params) {
     return t;
 }
 
+/* channels_first: filter f's weights, k of them, as row f (row_stride apart), for the
+ * filters [part * F / parts, (part + 1) * F / parts). */
+static void transpose_kernel(const cb_exec *e, int64_t part, int64_t parts) {
+    const cb_problem *p = e->p;
+    int64_t F = p->out_channels, k = p->kernel_elems / F, lda = row_stride(p);
+    float *wt = align64(e->shared);
+    for (int64_t f = part * F / parts; f < (part + 1) * F / parts; f++)
+        for (int64_t r = 0; r < k; r++) wt[f * lda + r] = e->kernel[r * F + f];
+}
+
 /* Panels [part * P / parts, (part + 1) * P / parts): panel q holds filters [32q, 32q + 32)
  * of every row of the kernel, zeros past the last filter. */
 static void prepare(const cb_exec *e, int64_t part, int64_t parts) {
     const cb_problem *p = e->p;
+    if (!last_format(p)) {
+        transpose_kernel(e, part, parts);
+        return;
+    }
     int64_t F = p->out_channels, k = p->kernel_elems / F, P = panels_of(p);
     float *packed = align64(e->shared);
     for (int64_t q = part * P / parts; q < (part + 1) * P / parts; q++) {
@@ -207,9 +235,58 @@ static void unfold_row(const cb_problem *p, const float *img, int64_t pos, float
     }
 }
 
+/* channels_first: the receptive fields of np <= 32 positions from pos, as a panel of k rows
+ * of 32 (kernel order; zeros outside the input and past np). A tap's input offsets are
+ * found once and serve every channel; adjacent and inside, a row is one copy. */
+static void unfold_panel(const cb_problem *p, const float *img, int64_t pos, int64_t np,
+                         float *panel) {
+    int64_t off[NR];
+    for (int64_t tap = 0; tap < p->taps; tap++) {
+        int64_t i = tap / p->k_w, j = tap % p->k_w;
+        bool adjacent = true;
+        for (int64_t q = 0; q < np; q++) {
+            int64_t oh = (pos + q) / p->out_w, ow = (pos + q) % p->out_w;
+            int64_t ih = cb_input_coord(oh, p->s_h, i, p->d_h, p->pad_top);
+            int64_t iw = cb_input_coord(ow, p->s_w, j, p->d_w, p->pad_left);
+            off[q] = ih >= 0 && ih < p->in_h && iw >= 0 && iw < p->in_w ? ih * p->in_w + iw : -1;
+            adjacent = adjacent && off[q] >= 0 && (q == 0 || off[q] == off[q - 1] + 1);
+        }
+        for (int64_t c = 0; c < p->channels; c++) {
+            const float *plane = img + c * p->in_plane;
+            float *dst = panel + (tap * p->channels + c) * NR;
+            if (adjacent) {
+                memcpy(dst, plane + off[0], (size_t)np * sizeof(float));
+            } else {
+                for (int64_t q = 0; q < np; q++) dst[q] = off[q] >= 0 ? plane[off[q]] : 0.0f;
+            }
+            memset(dst + np, 0, (size_t)(NR - np) * sizeof(float));
+        }
+    }
+}
+
+/* channels_first: blocks of 32 positions in the lanes, MR filters a block's rows. */
+static void run_first(const cb_exec *e, int64_t n, int64_t p0, int64_t count, float *ws) {
+    const cb_problem *p = e->p;
+    int64_t F = p->out_channels, k = p->kernel_elems / F, lda = row_stride(p), ld;
+    const float *img = e->in + n * p->in_plane * p->channels, *wt = align64(e->shared);
+    float *panel = align64(ws), *out = cb_output_tile(e, n, p0, &ld);
+    for (int64_t b0 = 0; b0 < count; b0 += NR) {
+        int64_t np = cb_min(NR, count - b0);
+        unfold_panel(p, img, p0 + b0, np, panel);
+        for (int64_t f0 = 0; f0 < F; f0 += MR)
+            block_rows((int)cb_min(MR, F - f0), k, wt + f0 * lda, lda, panel, NULL,
+                       out + f0 * ld + b0, ld, np);
+    }
+    cb_epilogue(p, e->bias, out, count, ld); /* the bias is a row's here: with the rest */
+}
+
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
     const cb_problem *p = e->p;
     int64_t n, p0, count = cb_locate_position_tile(p, e->params->tile, task, &n, &p0), ld;
+    if (!last_format(p)) {
+        run_first(e, n, p0, count, ws);
+        return;
+    }
     int64_t F = p->out_channels, k = p->kernel_elems / F, lda = row_stride(p);
     const float *img = e->in + n * p->in_plane * p->channels;
     const float *packed = align64(e->shared);
@@ -231,8 +308,9 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
 const cb_strategy cb_dense_direct = {
     .name = "dense_direct",
     .summary = "own AVX-512 GEMM micro-kernel: 14 unfolded positions x 32 filters in "
-               "registers, the kernel repacked into 32-filter panels once per call",
-    .parallel = "images x tiles of output positions (the packing: panels of 32 filters)",
+               "registers (channels_first: 14 filters x 32 positions), the kernel repacked "
+               "once per call",
+    .parallel = "images x tiles of output positions (the repacking: shares of the filters)",
     .applicable = applicable,
     .configure = configure,
     .cost = cost,
