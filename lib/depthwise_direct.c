@@ -150,10 +150,11 @@ static int64_t stage_floats(const cb_problem *p, const layout *l) {
         int64_t pointers = 2 * (p->k_h + 1); /* rows of a pair of windows, as floats */
         return ring > INT64_MAX - pointers - ALIGN ? INT64_MAX : ring + pointers + ALIGN;
     }
-    /* A window wider than any workspace (a huge dilation): also no overflow below. */
+    /* A window over 2^28 floats (1 GiB; a huge dilation stages the skipped columns too)
+     * is declined through the workspace: also no overflow below. */
     double rows = (double)(l->band - 1) * (double)p->s_h + (double)(p->k_h - 1) * (double)p->d_h;
     double cols = (double)(l->seg - 1) * (double)p->s_w + (double)(p->k_w - 1) * (double)p->d_w;
-    if ((rows + 1) * (cols + VEC + (double)p->s_w) > 0x1p50) return INT64_MAX;
+    if ((rows + 1) * (cols + VEC + (double)p->s_w) > 0x1p28) return INT64_MAX;
     cb_dw_window w = window_of(p, l->band, l->seg);
     return w.rows * w.row + ALIGN;
 }

@@ -326,7 +326,8 @@ static void test_shared_plan(void) {
     }
     /* every strategy, and the planner, must have been exercised */
     for (int s = 0; s <= nstrat; s++)
-        CHECKF(ran[s] > 0, "%s never ran concurrently",
+        CHECKF(ran[s] > 0 || (s < nstrat && tu_strategy_missing_cpu(convblas_strategy_name(s))),
+               "%s never ran concurrently",
                s < nstrat ? convblas_strategy_name(s) : "the planner's pick");
     printf("shared plans: %ld configurations x %d threads x %d rounds\n", configs, THREADS, rounds);
     free(ran);

@@ -156,6 +156,16 @@ const char *tu_activation_name(convblas_activation a) {
     return names[a];
 }
 
+bool tu_strategy_missing_cpu(const char *name) {
+    convblas_layer_desc d = {.op = CONVBLAS_CONV, .rank = 1, .filters = 32, .kernel_size = {3}};
+    convblas_shape in = {.batch = 1, .spatial = {64}, .channels = 16};
+    convblas_plan_options o = {.mode = CONVBLAS_ESTIMATE, .strategy = name, .threads = 1};
+    convblas_plan *plan = NULL;
+    convblas_status st = convblas_plan_create(&plan, &d, &in, &o);
+    convblas_plan_destroy(plan);
+    return st == CONVBLAS_UNSUPPORTED && strstr(convblas_last_error(), "AVX-512") != NULL;
+}
+
 const char *tu_status_str(convblas_status s) {
     switch (s) {
     case CONVBLAS_OK:

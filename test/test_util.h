@@ -72,6 +72,12 @@ double tu_rel_error(const float *y, const float *ref, size_t n, size_t *worst);
 
 #define TU_TOLERANCE 1e-4
 
+/* Whether strategy `name` is compiled in but cannot run on this CPU or build at all (a
+ * kernel for AVX-512 alone, under valgrind or in a build without target attributes): a
+ * plain Conv1D forced to it is refused for the CPU. Tests that expect every strategy to
+ * have run somewhere leave such a one out. */
+bool tu_strategy_missing_cpu(const char *name);
+
 /* ---- printing ---- */
 
 const char *tu_op_name(convblas_op op);
