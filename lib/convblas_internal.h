@@ -47,6 +47,12 @@ static inline int64_t cb_ceil_div(int64_t a, int64_t b) {
     return a / b + (a % b != 0);
 }
 
+/* The first 64-byte boundary at or after f, for a workspace slice (strategies reserve 16
+ * floats of slack for it). */
+static inline float *cb_align64(float *f) {
+    return f + ((64 - (uintptr_t)f % 64) % 64) / sizeof(float);
+}
+
 /* Input coordinate of tap t of output o along one dimension. Keep this order: o * s - pad
  * and t * d each fit, and so does their sum (it lies in [-pad_before, in + pad_after)),
  * while o * s + t * d can overflow for extreme but valid dilations (INT64_MAX - 1). */

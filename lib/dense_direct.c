@@ -55,10 +55,6 @@ static int64_t row_stride(const cb_problem *p) {
     return k / 16 % 2 ? k : k + 16;
 }
 
-static float *align64(float *f) {
-    return f + ((64 - (uintptr_t)f % 64) % 64) / sizeof(float);
-}
-
 #ifdef CB_TARGET_V4
 #include <immintrin.h>
 
@@ -194,7 +190,7 @@ static double cost(const cb_problem *p, const cb_params *params) {
 static void transpose_kernel(const cb_exec *e, int64_t part, int64_t parts) {
     const cb_problem *p = e->p;
     int64_t F = p->out_channels, k = p->kernel_elems / F, lda = row_stride(p);
-    float *wt = align64(e->shared);
+    float *wt = cb_align64(e->shared);
     for (int64_t f = part * F / parts; f < (part + 1) * F / parts; f++)
         for (int64_t r = 0; r < k; r++) wt[f * lda + r] = e->kernel[r * F + f];
 }
@@ -208,7 +204,7 @@ static void prepare(const cb_exec *e, int64_t part, int64_t parts) {
         return;
     }
     int64_t F = p->out_channels, k = p->kernel_elems / F, P = panels_of(p);
-    float *packed = align64(e->shared);
+    float *packed = cb_align64(e->shared);
     for (int64_t q = part * P / parts; q < (part + 1) * P / parts; q++) {
         int64_t cols = cb_min(NR, F - q * NR);
         float *dst = packed + q * k * NR;
@@ -277,8 +273,8 @@ static void unfold_panel(const cb_problem *p, const float *img, int64_t pos, int
 static void run_first(const cb_exec *e, int64_t n, int64_t p0, int64_t count, float *ws) {
     const cb_problem *p = e->p;
     int64_t F = p->out_channels, k = p->kernel_elems / F, lda = row_stride(p), ld;
-    const float *img = e->in + n * p->in_plane * p->channels, *wt = align64(e->shared);
-    float *panel = align64(ws), *out = cb_output_tile(e, n, p0, &ld);
+    const float *img = e->in + n * p->in_plane * p->channels, *wt = cb_align64(e->shared);
+    float *panel = cb_align64(ws), *out = cb_output_tile(e, n, p0, &ld);
     for (int64_t b0 = 0; b0 < count; b0 += NR) {
         int64_t np = cb_min(NR, count - b0);
         unfold_panel(p, img, p0 + b0, np, panel);
@@ -298,8 +294,8 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
     }
     int64_t F = p->out_channels, k = p->kernel_elems / F, lda = row_stride(p);
     const float *img = e->in + n * p->in_plane * p->channels;
-    const float *packed = align64(e->shared);
-    float *rows = align64(ws), *out = cb_output_tile(e, n, p0, &ld);
+    const float *packed = cb_align64(e->shared);
+    float *rows = cb_align64(ws), *out = cb_output_tile(e, n, p0, &ld);
     for (int64_t b0 = 0; b0 < count; b0 += MR) {
         int mr = (int)cb_min(MR, count - b0);
         for (int r = 0; r < mr; r++) unfold_row(p, img, p0 + b0 + r, rows + r * lda);

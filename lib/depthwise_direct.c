@@ -338,11 +338,6 @@ static void row_range(const cb_problem *p, int64_t oh, int64_t *i0, int64_t *i1)
     *i0 = cb_min(*i0, *i1);
 }
 
-static float *align64(float *f) {
-    uintptr_t a = (uintptr_t)f;
-    return f + ((64 - a % 64) % 64) / sizeof(float);
-}
-
 /* The output of column ow0, lane c0 of row oh: in the output, or SEPARABLE's tile. */
 static float *row_out(const cb_exec *e, const dw_tile *t, float *mid, int64_t oh) {
     const cb_problem *p = e->p;
@@ -373,7 +368,7 @@ static void run_cl_staged(const cb_exec *e, const dw_tile *t, float *ws, float *
     const cb_problem *p = e->p;
     int64_t ctot = p->mid_channels, lanes = t->c1 - t->c0, count = t->ow1 - t->ow0;
     int64_t slot = slot_floats(p, count), next = INT64_MIN, chunk = chunk_of(p, lanes);
-    float *ring = align64(ws);
+    float *ring = cb_align64(ws);
     const float **rows = (const float **)(void *)(ring + ring_rows(p) * slot);
     cb_dw_staged g = {.rows = rows,
                       .cs = cb_dw_stage_stride(lanes),
@@ -459,7 +454,7 @@ static void run_cl_in_place(const cb_exec *e, const dw_tile *t, float *ws, float
     const cb_problem *p = e->p;
     int64_t C = p->channels, lanes = t->c1 - t->c0, chunk = chunk_of(p, lanes), lo, hi;
     inside_columns(p, t->ow0, t->ow1, &lo, &hi);
-    const float **rows = (const float **)(void *)align64(ws);
+    const float **rows = (const float **)(void *)cb_align64(ws);
     cb_dw_staged g = {.rows = rows,
                       .in_place = true,
                       .cs = C,
@@ -496,7 +491,7 @@ static void run_cf(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
     int64_t M = p->group_out, ctot = p->mid_channels;
     int64_t rows = t->oh1 - t->oh0, count = t->ow1 - t->ow0, positions = rows * count;
     cb_dw_window win = window_of(p, rows, count);
-    float *buf = align64(ws);
+    float *buf = cb_align64(ws);
     cb_dw_plane q = {.x = buf,
                      .kh = p->k_h,
                      .kw = p->k_w,

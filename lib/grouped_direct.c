@@ -486,10 +486,6 @@ static void stage_weights(const cb_exec *e, int64_t g0, int64_t g1, float *ws) {
     }
 }
 
-static float *align64(float *f) {
-    return f + ((64 - (uintptr_t)f % 64) % 64) / sizeof(float);
-}
-
 /* The steps of output row oh's sum (band row t): seg as gd_group has it; returns their
  * count and sets *i0, the first kernel row whose input row exists. */
 static int64_t row_steps(const cb_problem *p, const gd_layout *l, int64_t oh, int64_t t,
@@ -525,7 +521,7 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
     gd_layout l = layout_of(p);
     const gd_kernels *k = kernels_for_cpu();
     int64_t gsz = group_floats(p), batch = batch_of(p);
-    float *xs = align64(ws), *wst = xs + batch * gsz, *pbuf = wst + weight_floats(p);
+    float *xs = cb_align64(ws), *wst = xs + batch * gsz, *pbuf = wst + weight_floats(p);
     bool staged = staged_weights(p);
     if (staged) stage_weights(e, g0, g1, wst);
 

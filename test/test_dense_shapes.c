@@ -16,23 +16,6 @@
 
 static const char *const strategy = "dense_direct";
 
-static bool compiled_in(void) {
-    for (int i = 0; i < convblas_strategy_count(); i++)
-        if (strcmp(convblas_strategy_name(i), strategy) == 0) return true;
-    return false;
-}
-
-#define PICK(r, a) (a)[tu_rng_int(r, 0, (int64_t)(sizeof(a) / sizeof((a)[0])) - 1)]
-
-/* Multiply-adds of the reference. */
-static double macs(const convblas_layer_desc *d, const convblas_shape *in) {
-    double taps = (double)d->kernel_size[0] * (d->rank == 2 ? (double)d->kernel_size[1] : 1.0);
-    double plane = (double)in->spatial[0] * (d->rank == 2 ? (double)in->spatial[1] : 1.0);
-    double s = (double)(d->strides[0] ? d->strides[0] : 1) *
-               (d->rank == 2 ? (double)(d->strides[1] ? d->strides[1] : 1) : 1.0);
-    return (double)in->batch * plane / s * (double)d->filters * taps * (double)in->channels;
-}
-
 static void random_case(tu_rng *r, convblas_layer_desc *d, convblas_shape *in) {
     static const int64_t filters[] = {1,  3,  13, 14, 15, 16, 17, 28,  31,
                                       32, 33, 47, 48, 64, 65, 96, 100, 128};
@@ -47,12 +30,12 @@ static void random_case(tu_rng *r, convblas_layer_desc *d, convblas_shape *in) {
     d->activation_alpha = tu_rng_chance(r, 0.3) ? 0.1f : 0.0f;
     d->use_bias = tu_rng_chance(r, 0.6);
     d->groups = tu_rng_chance(r, 0.5) ? 1 : 0; /* 0 is Keras's default, 1 */
-    d->filters = PICK(r, filters);
-    in->channels = PICK(r, channels);
+    d->filters = TU_PICK(r, filters);
+    in->channels = TU_PICK(r, channels);
     in->batch = tu_rng_int(r, 1, 4);
     int dims = d->rank;
     for (int i = 0; i < dims; i++) {
-        d->kernel_size[i] = dims == 1 ? tu_rng_int(r, 1, 9) : PICK(r, k2);
+        d->kernel_size[i] = dims == 1 ? tu_rng_int(r, 1, 9) : TU_PICK(r, k2);
         d->strides[i] = tu_rng_chance(r, 0.6) ? 1 : tu_rng_int(r, 2, 3);
         d->dilation_rate[i] = tu_rng_chance(r, 0.7) ? 1 : tu_rng_int(r, 2, 4);
         /* rows within one block, a few blocks, and several tiles */
@@ -220,7 +203,7 @@ static bool kernel_available(void) {
 
 int main(int argc, char **argv) {
     long cases = argc > 1 ? atol(argv[1]) : 250;
-    if (!compiled_in()) {
+    if (tu_strategy_index(strategy) < 0) {
         printf("dense_shapes: dense_direct is not compiled in (-Dstrategies); skipped\n");
         return 77; /* meson's skip */
     }
@@ -237,8 +220,8 @@ int main(int argc, char **argv) {
         convblas_layer_desc d;
         convblas_shape in, out;
         random_case(&r, &d, &in);
-        while (macs(&d, &in) > 1.2e7 && in.batch > 1) in.batch--; /* keep the wide layers */
-        if (macs(&d, &in) > 1.2e7 || convblas_output_shape(&d, &in, &out) != CONVBLAS_OK) {
+        while (tu_conv_macs(&d, &in) > 1.2e7 && in.batch > 1) in.batch--; /* keep the wide layers */
+        if (tu_conv_macs(&d, &in) > 1.2e7 || convblas_output_shape(&d, &in, &out) != CONVBLAS_OK) {
             redrawn++;
             continue;
         }

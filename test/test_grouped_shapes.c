@@ -13,24 +13,6 @@
 
 static const char *const strategy = "grouped_direct";
 
-static bool compiled_in(void) {
-    for (int i = 0; i < convblas_strategy_count(); i++)
-        if (strcmp(convblas_strategy_name(i), strategy) == 0) return true;
-    return false;
-}
-
-#define PICK(r, a) (a)[tu_rng_int(r, 0, (int64_t)(sizeof(a) / sizeof((a)[0])) - 1)]
-
-/* Multiply-adds of the reference. */
-static double macs(const convblas_layer_desc *d, const convblas_shape *in) {
-    double taps = (double)d->kernel_size[0] * (d->rank == 2 ? (double)d->kernel_size[1] : 1.0);
-    double plane = (double)in->spatial[0] * (d->rank == 2 ? (double)in->spatial[1] : 1.0);
-    double s = (double)(d->strides[0] ? d->strides[0] : 1) *
-               (d->rank == 2 ? (double)(d->strides[1] ? d->strides[1] : 1) : 1.0);
-    return (double)in->batch * plane / s * (double)d->filters * taps * (double)in->channels /
-           (double)d->groups;
-}
-
 static void random_case(tu_rng *r, convblas_layer_desc *d, convblas_shape *in) {
     static const int64_t group_in[] = {2, 3, 4, 6, 8, 8, 12, 16, 16, 24, 32, 48, 64};
     static const int64_t group_out[] = {2, 4, 5, 8, 8, 8, 12, 16, 16, 20, 24, 32};
@@ -43,7 +25,7 @@ static void random_case(tu_rng *r, convblas_layer_desc *d, convblas_shape *in) {
     d->activation = (convblas_activation)tu_rng_int(r, 0, CONVBLAS_LEAKY_RELU);
     d->activation_alpha = tu_rng_chance(r, 0.3) ? 0.1f : 0.0f;
     d->use_bias = tu_rng_chance(r, 0.6);
-    int64_t g = PICK(r, groups), cg = PICK(r, group_in), fg = PICK(r, group_out);
+    int64_t g = TU_PICK(r, groups), cg = TU_PICK(r, group_in), fg = TU_PICK(r, group_out);
     while (g * cg > 512) g /= 2;
     d->groups = g;
     d->filters = g * fg;
@@ -52,7 +34,7 @@ static void random_case(tu_rng *r, convblas_layer_desc *d, convblas_shape *in) {
     int dims = d->rank;
     for (int i = 0; i < dims; i++) {
         static const int64_t k1[] = {1, 2, 3, 3, 5, 7, 9}, k2[] = {1, 3, 3, 3, 5};
-        d->kernel_size[i] = dims == 1 ? PICK(r, k1) : PICK(r, k2);
+        d->kernel_size[i] = dims == 1 ? TU_PICK(r, k1) : TU_PICK(r, k2);
         d->strides[i] = tu_rng_chance(r, 0.7) ? 1 : tu_rng_int(r, 2, 3);
         d->dilation_rate[i] = tu_rng_chance(r, 0.75) ? 1 : tu_rng_int(r, 2, 4);
         in->spatial[i] = dims == 1 ? tu_rng_int(r, 8, 700) : tu_rng_int(r, 4, 30);
@@ -170,7 +152,7 @@ static void fixed_cases(tu_rng *r, tu_stats *st) {
 
 int main(int argc, char **argv) {
     long cases = argc > 1 ? atol(argv[1]) : 300;
-    if (!compiled_in()) {
+    if (tu_strategy_index(strategy) < 0) {
         printf("grouped_shapes: grouped_direct is not compiled in (-Dstrategies); skipped\n");
         return 77; /* meson's skip */
     }
@@ -189,7 +171,8 @@ int main(int argc, char **argv) {
         /* redraw what the reference would take too long on, valid windows too long, and
          * 1x1 kernels (declined: the per-group GEMMs run them) */
         bool one = d.kernel_size[0] == 1 && (d.rank == 1 || d.kernel_size[1] == 1);
-        if (one || macs(&d, &in) > 3e6 || convblas_output_shape(&d, &in, &out) != CONVBLAS_OK) {
+        if (one || tu_conv_macs(&d, &in) > 3e6 ||
+            convblas_output_shape(&d, &in, &out) != CONVBLAS_OK) {
             redrawn++;
             continue;
         }

@@ -156,6 +156,22 @@ const char *tu_activation_name(convblas_activation a) {
     return names[a];
 }
 
+int tu_strategy_index(const char *name) {
+    for (int i = 0; i < convblas_strategy_count(); i++)
+        if (strcmp(convblas_strategy_name(i), name) == 0) return i;
+    return -1;
+}
+
+double tu_conv_macs(const convblas_layer_desc *d, const convblas_shape *in) {
+    double taps = (double)d->kernel_size[0] * (d->rank == 2 ? (double)d->kernel_size[1] : 1.0);
+    double plane = (double)in->spatial[0] * (d->rank == 2 ? (double)in->spatial[1] : 1.0);
+    double s = (double)(d->strides[0] ? d->strides[0] : 1) *
+               (d->rank == 2 ? (double)(d->strides[1] ? d->strides[1] : 1) : 1.0);
+    double groups = d->groups > 1 ? (double)d->groups : 1.0;
+    return (double)in->batch * plane / s * (double)d->filters * taps * (double)in->channels /
+           groups;
+}
+
 bool tu_strategy_missing_cpu(const char *name) {
     convblas_layer_desc d = {.op = CONVBLAS_CONV, .rank = 1, .filters = 32, .kernel_size = {3}};
     convblas_shape in = {.batch = 1, .spatial = {64}, .channels = 16};

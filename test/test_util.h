@@ -72,6 +72,16 @@ double tu_rel_error(const float *y, const float *ref, size_t n, size_t *worst);
 
 #define TU_TOLERANCE 1e-4
 
+/* The index of strategy `name` in the library's table, or -1 where it is not compiled in. */
+int tu_strategy_index(const char *name);
+
+/* Multiply-adds of the reference convolution (stage 1 of the layer: kernel x channels per
+ * group x filters per output position). */
+double tu_conv_macs(const convblas_layer_desc *d, const convblas_shape *in);
+
+/* A uniformly chosen element of array a. */
+#define TU_PICK(r, a) (a)[tu_rng_int(r, 0, (int64_t)(sizeof(a) / sizeof((a)[0])) - 1)]
+
 /* Whether strategy `name` is compiled in but cannot run on this CPU or build at all (a
  * kernel for AVX-512 alone, under valgrind or in a build without target attributes): a
  * plain Conv1D forced to it is refused for the CPU. Tests that expect every strategy to
