@@ -28,7 +28,13 @@ enum {
 /* Multiply-adds worth a task of their own (a few microseconds). */
 static const double min_task_work = 65536.0;
 
-enum { MAX_LAST_MULTIPLIER = 16, MAX_FIRST_STRIDE = 64 };
+enum { MAX_LAST_MULTIPLIER = 16, MAX_FIRST_STRIDE = 64, MAX_FIRST_WINDOW = 1 << 20 };
+
+/* The rows x columns one output's channels_first window spans, in double: no overflow. */
+static double window_floats(const cb_problem *p) {
+    return ((double)(p->k_h - 1) * (double)p->d_h + 1) *
+           ((double)(p->k_w - 1) * (double)p->d_w + 1);
+}
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
     if (p->group_in != 1) {
@@ -57,6 +63,16 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
                  "channels_first with a stride of %lld along the width (more than %d): its "
                  "window would stage stride x 16 columns per row, most never read",
                  (long long)p->s_w, MAX_FIRST_STRIDE);
+        return false;
+    }
+    /* The window stages every column a dilation skips: kernel 2, dilation 1.6e7 on a
+     * one-column input filled 64 MiB per channel to read two floats (fuzz_plan, 10 s under
+     * ASan). depthwise_gemm and im2col_gemm visit only the taps. */
+    if (p->format == CONVBLAS_CHANNELS_FIRST && window_floats(p) > MAX_FIRST_WINDOW) {
+        snprintf(why, n,
+                 "channels_first with a dilation that spreads one output's window over more "
+                 "than %d floats, of which only the %lld taps are read",
+                 MAX_FIRST_WINDOW, (long long)(p->k_h * p->k_w));
         return false;
     }
     return true;
