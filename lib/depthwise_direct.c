@@ -28,7 +28,7 @@ enum {
 /* Multiply-adds worth a task of their own (a few microseconds). */
 static const double min_task_work = 65536.0;
 
-enum { MAX_LAST_MULTIPLIER = 16, MAX_FIRST_STRIDE = 64, MAX_FIRST_WINDOW = 1 << 20 };
+enum { MAX_LAST_MULTIPLIER = 16, MAX_FIRST_STRIDE = 64, MAX_FIRST_WINDOW = 1 << 16 };
 
 /* The rows x columns one output's channels_first window spans, in double: no overflow. */
 static double window_floats(const cb_problem *p) {
@@ -67,7 +67,8 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
     }
     /* The window stages every column a dilation skips: kernel 2, dilation 1.6e7 on a
      * one-column input filled 64 MiB per channel to read two floats (fuzz_plan, 10 s under
-     * ASan). depthwise_gemm and im2col_gemm visit only the taps. */
+     * ASan). depthwise_gemm and im2col_gemm visit only the taps. Past 2^16 floats (the
+     * staging's L2 budget) one output's window no longer stays in cache anyway. */
     if (p->format == CONVBLAS_CHANNELS_FIRST && window_floats(p) > MAX_FIRST_WINDOW) {
         snprintf(why, n,
                  "channels_first with a dilation that spreads one output's window over more "

@@ -122,6 +122,24 @@ static void fill_run(float *dst, const float *src, int64_t in_w, int64_t iw0, in
     memset(dst + b, 0, (size_t)(n - b) * sizeof(float));
 }
 
+/* How many of the columns u0, u0 + s, ..., u0 + (n - 1) s lie before column `limit`. */
+static int64_t steps_before(int64_t limit, int64_t u0, int64_t s, int64_t n) {
+    int64_t gap = limit - u0;
+    int64_t k = gap <= 0 ? 0 : (gap + s - 1) / s;
+    return k < n ? k : n;
+}
+
+/* dst[k] = src[u0 + k s] for k < n, zero where that column is outside [0, in_w); the
+ * zeros are set at once, so that a window that is mostly padding costs a memset. */
+static void fill_phase(float *dst, const float *src, int64_t in_w, int64_t u0, int64_t s,
+                       int64_t n) {
+    int64_t a = steps_before(0, u0, s, n), b = steps_before(in_w, u0, s, n);
+    b = b < a ? a : b;
+    memset(dst, 0, (size_t)a * sizeof(float));
+    for (int64_t k = a; k < b; k++) dst[k] = src[u0 + k * s];
+    memset(dst + b, 0, (size_t)(n - b) * sizeof(float));
+}
+
 void cb_dw_fill_window(const cb_dw_window *win, float *dst, const float *plane, int64_t in_h,
                        int64_t in_w, int64_t ih0, int64_t iw0, int64_t s_w) {
     for (int64_t b = 0; b < win->rows; b++) {
@@ -137,10 +155,7 @@ void cb_dw_fill_window(const cb_dw_window *win, float *dst, const float *plane, 
             continue;
         }
         for (int64_t q = 0; q < s_w; q++)
-            for (int64_t k = 0; k < win->phase; k++) {
-                int64_t u = iw0 + k * s_w + q;
-                d[q * win->phase + k] = u >= 0 && u < in_w ? src[u] : 0.0f;
-            }
+            fill_phase(d + q * win->phase, src, in_w, iw0 + q, s_w, win->phase);
     }
 }
 
