@@ -222,6 +222,46 @@ extern cb_machine_model cb_machine;
 /* Measures the constants once per process (or takes CONVBLAS_COST_MODEL); thread-safe. */
 void cb_machine_calibrate(void);
 
+/* Our AVX-512 GEMM micro-kernel (micro_gemm.c): blocks of CB_MICRO_ROWS x CB_MICRO_COLS
+ * sums in registers, for dense_direct and the pointwise stage of depthwise_direct. */
+enum { CB_MICRO_ROWS = 14, CB_MICRO_COLS = 32 };
+
+/* Where a product's sums go: c's leading dimension, the bias they start from (one per
+ * column of c in the rows-major product, per row in the columns-major one; NULL for
+ * none) and the clamp [lo, hi] applied in registers before the store. */
+typedef struct cb_micro_out {
+    int64_t ldc;
+    const float *bias;
+    float lo, hi;
+} cb_micro_out;
+
+/* Whether this CPU (and build) runs the micro-kernel. */
+bool cb_micro_available(void);
+/* Floats of one row of the transposed weights: k rounded up to an odd multiple of 16, so
+ * that 14 rows never share an L1 cache set. */
+int64_t cb_micro_row_stride(int64_t k);
+/* Floats of w (k x n, row-major) packed for format f: channels_last, panels of 32 columns
+ * (k rows of 32, zeros past n); channels_first, w transposed (n rows, row_stride apart). */
+int64_t cb_micro_packed_floats(convblas_data_format f, int64_t k, int64_t n);
+/* Part `part` of `parts` of that packing (for cb_strategy.prepare). */
+void cb_micro_pack(convblas_data_format f, const float *w, int64_t k, int64_t n, float *packed,
+                   int64_t part, int64_t parts);
+/* The micro-kernel's flop/s for products with `lanes` columns in its vectors (computed in
+ * panels of 32, the last one 16 wide where it can be) and sums of k. */
+double cb_micro_rate(int64_t lanes, int64_t k);
+/* The clamp of p's activation into o (the whole of linear, relu and relu6), and p with
+ * what is left to run after it: no bias (it starts the sums), the other activations. */
+cb_problem cb_micro_rest(const cb_problem *p, cb_micro_out *o);
+/* channels_last: c[m x n] = a[m x k] (rows lda apart) times w packed, then rest's
+ * epilogue on each block of rows. */
+void cb_micro_gemm_last(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                        const float *packed, const cb_micro_out *o, const cb_problem *rest,
+                        float *c);
+/* channels_first: c[m x n] = wt (m x k, transposed and packed) times b[k x n] (rows ldb
+ * apart), then rest's epilogue on each block of 32 columns. */
+void cb_micro_gemm_first(int64_t m, int64_t n, int64_t k, const float *wt, const float *b,
+                         int64_t ldb, const cb_micro_out *o, const cb_problem *rest, float *c);
+
 /* Small shared pieces of the GEMM lowerings. */
 
 /* The GEMM rate for a call of this shape, relative to the large-block rate: small m, n or
