@@ -2,6 +2,7 @@
  * and timed; the median of a few runs is its score. */
 #include "plan.h"
 
+#include <math.h>
 #include <time.h>
 
 enum { RUNS = 5 };
@@ -31,12 +32,20 @@ static double median(double *t, int n) {
     return t[n / 2];
 }
 
+/* The median of RUNS runs after a warm-up; a candidate whose warm-up alone takes over a
+ * millisecond and SLOWER times the best median so far is scored by it: it cannot win, and
+ * MEASURE's time stays a few runs of the fast candidates (a window that staged megabytes
+ * of padding per channel made one plan take 10 s). Below a millisecond a first run's page
+ * faults and thread start could be most of it. */
+enum { SLOWER = 10 };
 static double time_candidate(const convblas_plan *plan, int s, const float *in,
-                             const convblas_weights *w, float *out, void *ws) {
-    double t[RUNS];
+                             const convblas_weights *w, float *out, void *ws, double best) {
+    double t[RUNS], t0 = now();
     cb_run_strategy(plan, s, in, w, out, ws); /* warm-up: caches, BLAS buffers */
+    double first = now() - t0;
+    if (first > 1e-3 && first > SLOWER * best) return first;
     for (int r = 0; r < RUNS; r++) {
-        double t0 = now();
+        t0 = now();
         cb_run_strategy(plan, s, in, w, out, ws);
         t[r] = now() - t0;
     }
@@ -65,9 +74,13 @@ convblas_status cb_measure_candidates(convblas_plan *plan) {
         convblas_weights cw = {.kernel = w,
                                .pointwise_kernel = w + p->kernel_elems,
                                .bias = w + p->kernel_elems + p->pointwise_elems};
-        for (int i = 0; i < cb_strategy_total; i++)
-            if (plan->candidates[i].usable)
-                plan->candidates[i].measured = time_candidate(plan, i, in, &cw, out, ws);
+        double best = INFINITY;
+        for (int i = 0; i < cb_strategy_total; i++) {
+            if (!plan->candidates[i].usable) continue;
+            double m = time_candidate(plan, i, in, &cw, out, ws, best);
+            plan->candidates[i].measured = m;
+            best = m < best ? m : best;
+        }
     }
     cb_free(in);
     cb_free(w);
