@@ -42,7 +42,8 @@ void cb_run_strategy(const convblas_plan *plan, int s, const float *in, const co
         .strategy = cb_strategies[s],
     };
     cb_blas_serial_enter();
-    if (t.strategy->prepare && c->params.tasks > 0)
+    /* no shared region, nothing to prepare: no second round of the workers */
+    if (t.strategy->prepare && c->params.shared_floats > 0 && c->params.tasks > 0)
         cb_parallel_for(c->params.threads, c->params.threads, prepare_one, &t);
     cb_parallel_for(c->params.threads, c->params.tasks, run_one, &t);
     cb_blas_serial_leave();
