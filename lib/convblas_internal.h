@@ -262,6 +262,12 @@ void cb_micro_gemm_last(int64_t m, int64_t n, int64_t k, const float *a, int64_t
 void cb_micro_gemm_first(int64_t m, int64_t n, int64_t k, const float *wt, const float *b,
                          int64_t ldb, const cb_micro_out *o, const cb_problem *rest, float *c);
 
+/* SEPARABLE's pointwise stage and the epilogue for `positions` positions of image n from
+ * p0, mid as in cb_pointwise_stage: on the micro-kernel from the pointwise kernel packed by
+ * cb_micro_pack, or through sgemm where packed is NULL. */
+void cb_pointwise_finish(const cb_exec *e, const float *mid, const float *packed, int64_t n,
+                         int64_t p0, int64_t positions);
+
 /* Small shared pieces of the GEMM lowerings. */
 
 /* The GEMM rate for a call of this shape, relative to the large-block rate: small m, n or

@@ -569,23 +569,9 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
         run_cl_staged(e, &t, ws, mid);
     else
         run_cl_plain(e, &t, t.ow0, t.ow1, mid);
-    if (!p->has_pointwise) return;
-    int64_t p0 = t.oh0 * p->out_w + t.ow0, ld;
-    float *out = cb_output_tile(e, t.n, p0, &ld);
-    if (!micro_pointwise(p)) {
-        cb_pointwise_stage(e, mid, t.n, p0, positions);
-        cb_epilogue(p, e->bias, out, positions, ld);
-        return;
-    }
-    cb_micro_out o = {.ldc = ld, .bias = p->use_bias ? e->bias : NULL};
-    cb_problem rest = cb_micro_rest(p, &o);
-    const float *packed = cb_align64(e->shared);
-    if (last_format(p))
-        cb_micro_gemm_last(positions, p->out_channels, p->mid_channels, mid, p->mid_channels,
-                           packed, &o, &rest, out);
-    else
-        cb_micro_gemm_first(p->out_channels, positions, p->mid_channels, packed, mid, positions, &o,
-                            &rest, out);
+    if (p->has_pointwise)
+        cb_pointwise_finish(e, mid, micro_pointwise(p) ? cb_align64(e->shared) : NULL, t.n,
+                            t.oh0 * p->out_w + t.ow0, positions);
 }
 
 /* The pointwise kernel packed for the micro-kernel, where the stage runs on it. */

@@ -184,3 +184,23 @@ void cb_micro_gemm_first(int64_t m, int64_t n, int64_t k, const float *wt, const
         cb_epilogue(rest, NULL, c + j0, nc, o->ldc);
     }
 }
+
+void cb_pointwise_finish(const cb_exec *e, const float *mid, const float *packed, int64_t n,
+                         int64_t p0, int64_t positions) {
+    const cb_problem *p = e->p;
+    int64_t ld;
+    float *out = cb_output_tile(e, n, p0, &ld);
+    if (!packed) {
+        cb_pointwise_stage(e, mid, n, p0, positions);
+        cb_epilogue(p, e->bias, out, positions, ld);
+        return;
+    }
+    cb_micro_out o = {.ldc = ld, .bias = p->use_bias ? e->bias : NULL};
+    cb_problem rest = cb_micro_rest(p, &o);
+    if (p->format == CONVBLAS_CHANNELS_LAST)
+        cb_micro_gemm_last(positions, p->out_channels, p->mid_channels, mid, p->mid_channels,
+                           packed, &o, &rest, out);
+    else
+        cb_micro_gemm_first(p->out_channels, positions, p->mid_channels, packed, mid, positions, &o,
+                            &rest, out);
+}
