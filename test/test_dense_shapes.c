@@ -69,10 +69,8 @@ static void check_case(const convblas_layer_desc *d, const convblas_shape *in, t
         CHECKF(res != TU_RUN_UNSUPPORTED, "dense_direct declined a layer it is for: %s",
                convblas_last_error());
         if (res == TU_RUN_UNSUPPORTED) tu_print_case(stderr, d, in);
-        int s = convblas_strategy_count(); /* the slot of forced dense_direct runs */
-        st->executed[s] += res == TU_RUN_OK;
-        st->failed[s] += res == TU_RUN_FAIL;
-        if (err > st->max_err) st->max_err = err;
+        /* the slot after the strategies': forced dense_direct runs */
+        tu_tally(st, convblas_strategy_count(), res, err);
     }
     tu_data_free(&t);
 }

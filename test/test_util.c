@@ -452,6 +452,13 @@ int tu_check_layer(const convblas_layer_desc *d, const convblas_shape *in, uint6
     return failed;
 }
 
+void tu_tally(tu_stats *st, int slot, tu_run_result res, double err) {
+    st->executed[slot] += res == TU_RUN_OK;
+    st->unsupported[slot] += res == TU_RUN_UNSUPPORTED;
+    st->failed[slot] += res == TU_RUN_FAIL;
+    if (err > st->max_err) st->max_err = err;
+}
+
 void tu_print_stats(FILE *out, const char *label, const tu_stats *st) {
     int count = convblas_strategy_count();
     if (count > TU_MAX_STRATEGIES) count = TU_MAX_STRATEGIES;

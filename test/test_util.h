@@ -159,6 +159,9 @@ int tu_run_all(const convblas_layer_desc *d, const convblas_shape *in, const tu_
 int tu_check_layer(const convblas_layer_desc *d, const convblas_shape *in, uint64_t seed,
                    int threads, tu_stats *st);
 
+/* Counts one run's result (and its error) in slot `slot` of st. */
+void tu_tally(tu_stats *st, int slot, tu_run_result res, double err);
+
 void tu_print_stats(FILE *out, const char *label, const tu_stats *st);
 
 #endif
