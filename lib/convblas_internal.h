@@ -252,11 +252,21 @@ double cb_micro_rate(int64_t lanes, int64_t k);
 /* The clamp of p's activation into o (the whole of linear, relu and relu6), and p with
  * what is left to run after it: no bias (it starts the sums), the other activations. */
 cb_problem cb_micro_rest(const cb_problem *p, cb_micro_out *o);
-/* channels_last: c[m x n] = a[m x k] (rows lda apart) times w packed, then rest's
- * epilogue on each block of rows. */
-void cb_micro_gemm_last(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                        const float *packed, const cb_micro_out *o, const cb_problem *rest,
-                        float *c);
+/* The rows-major product's a: row i's k = runs x len values are `runs` runs of `len`
+ * adjacent floats, run r at a + off[r] + i * lda. One run is a plain matrix; a
+ * convolution's receptive fields read in place are a run per kernel row (or per tap). */
+typedef struct cb_micro_a {
+    const float *a;
+    int64_t lda, len;
+    int runs;
+    const int64_t *off;
+} cb_micro_a;
+/* a[m x k], rows lda apart, as one run. */
+cb_micro_a cb_micro_matrix(const float *a, int64_t lda, int64_t k);
+/* channels_last: c[m x n] = a times w packed (k x n), then rest's epilogue on each block of
+ * rows. */
+void cb_micro_gemm_last(int64_t m, int64_t n, const cb_micro_a *a, const float *packed,
+                        const cb_micro_out *o, const cb_problem *rest, float *c);
 /* channels_first: c[m x n] = wt (m x k, transposed and packed) times b[k x n] (rows ldb
  * apart), then rest's epilogue on each block of 32 columns. */
 void cb_micro_gemm_first(int64_t m, int64_t n, int64_t k, const float *wt, const float *b,

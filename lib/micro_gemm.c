@@ -88,9 +88,9 @@ cb_problem cb_micro_rest(const cb_problem *p, cb_micro_out *o) {
  * lo, hi); the bias is a vector per column (col_bias) or a float per row (row_bias). The
  * lanes of m0/m1 are stored, the others are columns past the last. max(lo, x) and
  * min(hi, x) return x where x is NaN: relu(NaN) is NaN, as the reference's. */
-V4 void block(const int mr, const int nv, int64_t k, const float *a, int64_t lda, const float *b,
-              int64_t ldb, const float *col_bias, const float *row_bias, __m512 lo, __m512 hi,
-              float *c, int64_t ldc, __mmask16 m0, __mmask16 m1) {
+V4 void block(const int mr, const int nv, const cb_micro_a *a, const float *b, int64_t ldb,
+              const float *col_bias, const float *row_bias, __m512 lo, __m512 hi, float *c,
+              int64_t ldc, __mmask16 m0, __mmask16 m1) {
     __m512 acc[MR][2];
     __m512 z0 = col_bias ? _mm512_maskz_loadu_ps(m0, col_bias) : _mm512_setzero_ps();
     __m512 z1 = col_bias && nv > 1 ? _mm512_maskz_loadu_ps(m1, col_bias + 16) : _mm512_setzero_ps();
@@ -99,15 +99,19 @@ V4 void block(const int mr, const int nv, int64_t k, const float *a, int64_t lda
         __m512 r = _mm512_set1_ps(row_bias ? row_bias[i] : 0.0f);
         acc[i][0] = _mm512_add_ps(z0, r), acc[i][1] = _mm512_add_ps(z1, r);
     }
-    for (int64_t t = 0; t < k; t++) {
-        /* masked: a row of b may end where the buffer does */
-        __m512 b0 = _mm512_maskz_loadu_ps(m0, b + t * ldb);
-        __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(m1, b + t * ldb + 16) : b0;
+    int64_t lda = a->lda, len = a->len;
+    for (int s = 0; s < a->runs; s++) {
+        const float *as = a->a + a->off[s], *bs = b + s * len * ldb;
+        for (int64_t t = 0; t < len; t++) {
+            /* masked: a row of b may end where the buffer does */
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, bs + t * ldb);
+            __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(m1, bs + t * ldb + 16) : b0;
 #pragma GCC unroll 14
-        for (int i = 0; i < mr; i++) {
-            __m512 x = _mm512_set1_ps(a[i * lda + t]);
-            acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
-            if (nv > 1) acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+            for (int i = 0; i < mr; i++) {
+                __m512 x = _mm512_set1_ps(as[i * lda + t]);
+                acc[i][0] = _mm512_fmadd_ps(x, b0, acc[i][0]);
+                if (nv > 1) acc[i][1] = _mm512_fmadd_ps(x, b1, acc[i][1]);
+            }
         }
     }
 #pragma GCC unroll 14
@@ -122,8 +126,8 @@ V4 void block(const int mr, const int nv, int64_t k, const float *a, int64_t lda
 /* One instance per row count and width: each keeps its accumulators in registers. A last
  * panel of 16 columns or fewer takes one vector (F = 100: 112 lanes computed, not 128).
  * Only b's first `cols` columns are read. */
-CB_TARGET_V4 static void block_rows(int mr, int64_t k, const float *a, int64_t lda, const float *b,
-                                    int64_t ldb, const cb_micro_out *o, const float *col_bias,
+CB_TARGET_V4 static void block_rows(int mr, const cb_micro_a *a, const float *b, int64_t ldb,
+                                    const cb_micro_out *o, const float *col_bias,
                                     const float *row_bias, float *c, int64_t cols) {
     __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
     __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
@@ -132,9 +136,9 @@ CB_TARGET_V4 static void block_rows(int mr, int64_t k, const float *a, int64_t l
 #define ROWS(n)                                                                                    \
     case n:                                                                                        \
         if (cols > 16)                                                                             \
-            block(n, 2, k, a, lda, b, ldb, col_bias, row_bias, lo, hi, c, o->ldc, m0, m1);         \
+            block(n, 2, a, b, ldb, col_bias, row_bias, lo, hi, c, o->ldc, m0, m1);                 \
         else                                                                                       \
-            block(n, 1, k, a, lda, b, ldb, col_bias, row_bias, lo, hi, c, o->ldc, m0, m1);         \
+            block(n, 1, a, b, ldb, col_bias, row_bias, lo, hi, c, o->ldc, m0, m1);                 \
         break;
         ROWS(1)
         ROWS(2)
@@ -148,10 +152,10 @@ bool cb_micro_available(void) {
     return cb_cpu_v4();
 }
 #else
-static void block_rows(int mr, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+static void block_rows(int mr, const cb_micro_a *a, const float *b, int64_t ldb,
                        const cb_micro_out *o, const float *col_bias, const float *row_bias,
                        float *c, int64_t cols) {
-    (void)mr, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)o, (void)col_bias;
+    (void)mr, (void)a, (void)b, (void)ldb, (void)o, (void)col_bias;
     (void)row_bias, (void)c, (void)cols;
 }
 
@@ -160,15 +164,22 @@ bool cb_micro_available(void) {
 }
 #endif
 
-void cb_micro_gemm_last(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                        const float *packed, const cb_micro_out *o, const cb_problem *rest,
-                        float *c) {
+static const int64_t at_start = 0;
+
+cb_micro_a cb_micro_matrix(const float *a, int64_t lda, int64_t k) {
+    return (cb_micro_a){.a = a, .lda = lda, .len = k, .runs = 1, .off = &at_start};
+}
+
+void cb_micro_gemm_last(int64_t m, int64_t n, const cb_micro_a *a, const float *packed,
+                        const cb_micro_out *o, const cb_problem *rest, float *c) {
+    int64_t k = a->runs * a->len;
     for (int64_t i0 = 0; i0 < m; i0 += MR) {
         int mr = (int)cb_min(MR, m - i0);
+        cb_micro_a rows = *a;
+        rows.a += i0 * a->lda;
         for (int64_t q = 0; q < panels(n); q++)
-            block_rows(mr, k, a + i0 * lda, lda, packed + q * k * NR, NR, o,
-                       o->bias ? o->bias + q * NR : NULL, NULL, c + i0 * o->ldc + q * NR,
-                       cb_min(NR, n - q * NR));
+            block_rows(mr, &rows, packed + q * k * NR, NR, o, o->bias ? o->bias + q * NR : NULL,
+                       NULL, c + i0 * o->ldc + q * NR, cb_min(NR, n - q * NR));
         cb_epilogue(rest, NULL, c + i0 * o->ldc, mr, o->ldc);
     }
 }
@@ -178,9 +189,11 @@ void cb_micro_gemm_first(int64_t m, int64_t n, int64_t k, const float *wt, const
     int64_t ldw = cb_micro_row_stride(k);
     for (int64_t j0 = 0; j0 < n; j0 += NR) {
         int64_t nc = cb_min(NR, n - j0);
-        for (int64_t i0 = 0; i0 < m; i0 += MR)
-            block_rows((int)cb_min(MR, m - i0), k, wt + i0 * ldw, ldw, b + j0, ldb, o, NULL,
+        for (int64_t i0 = 0; i0 < m; i0 += MR) {
+            cb_micro_a w = cb_micro_matrix(wt + i0 * ldw, ldw, k);
+            block_rows((int)cb_min(MR, m - i0), &w, b + j0, ldb, o, NULL,
                        o->bias ? o->bias + i0 : NULL, c + i0 * o->ldc + j0, nc);
+        }
         cb_epilogue(rest, NULL, c + j0, nc, o->ldc);
     }
 }
@@ -197,10 +210,10 @@ void cb_pointwise_finish(const cb_exec *e, const float *mid, const float *packed
     }
     cb_micro_out o = {.ldc = ld, .bias = p->use_bias ? e->bias : NULL};
     cb_problem rest = cb_micro_rest(p, &o);
-    if (p->format == CONVBLAS_CHANNELS_LAST)
-        cb_micro_gemm_last(positions, p->out_channels, p->mid_channels, mid, p->mid_channels,
-                           packed, &o, &rest, out);
-    else
+    if (p->format == CONVBLAS_CHANNELS_LAST) {
+        cb_micro_a a = cb_micro_matrix(mid, p->mid_channels, p->mid_channels);
+        cb_micro_gemm_last(positions, p->out_channels, &a, packed, &o, &rest, out);
+    } else
         cb_micro_gemm_first(p->out_channels, positions, p->mid_channels, packed, mid, positions, &o,
                             &rest, out);
 }
