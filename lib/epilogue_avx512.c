@@ -186,7 +186,7 @@ V4 void activate(convblas_activation a, __m512 *x, const int U) {
 }
 
 /* One loop per activation (the switch is resolved outside the loop by inlining): UMAX
- * vectors at a time, then one, then the masked rest. */
+ * vectors at a time, then two, then one, then the masked rest. */
 V4 void span_v4(convblas_activation a, float *x, int64_t n, const float *bias_vec, float bias_one) {
     __m512 one_bias = splat(bias_one), v[UMAX];
     int64_t i = 0;
@@ -196,6 +196,14 @@ V4 void span_v4(convblas_activation a, float *x, int64_t n, const float *bias_ve
                                   bias_vec ? _mm512_loadu_ps(bias_vec + i + 16 * u) : one_bias));
         activate(a, v, UMAX);
         EACH(_mm512_storeu_ps(x + i + 16 * u, v[u]));
+    }
+    if (i + 32 <= n) {
+        const int U = 2;
+        EACH(v[u] = _mm512_add_ps(_mm512_loadu_ps(x + i + 16 * u),
+                                  bias_vec ? _mm512_loadu_ps(bias_vec + i + 16 * u) : one_bias));
+        activate(a, v, 2);
+        EACH(_mm512_storeu_ps(x + i + 16 * u, v[u]));
+        i += 32;
     }
     for (; i + 16 <= n; i += 16) {
         v[0] = _mm512_add_ps(_mm512_loadu_ps(x + i),
