@@ -4,11 +4,13 @@
  *
  * - prepare: the kernel, (taps x channels) x filters, is packed once per call into panels
  *   of 32 filters (channels_first: transposed, a filter's weights contiguous).
- * - a task is a tile of output positions (across rows where rows are short); per block of
- *   MR = 14 positions it unfolds the receptive fields into MR rows (im2col, zeros where a
- *   window leaves the input), so any padding, stride and dilation is the same code, then
- *   runs the micro-kernel on them. The rows' stride is an odd multiple of 64 bytes, so the
- *   14 rows never share a set of the L1 cache (rows 12 KiB apart ran 20% slower).
+ * - a task is a tile of output positions (across rows where rows are short), run in
+ *   blocks of MR = 14 positions. channels_last reads a block's receptive fields in place
+ *   where they lie inside the input (a run per kernel row, or per tap where dilated: the
+ *   micro-kernel takes its rows as runs at offsets). Elsewhere it unfolds them into MR rows
+ *   (im2col, zeros where a window leaves the input), so any padding, stride and dilation
+ *   is the same code; the rows' stride is an odd multiple of 64 bytes, so the 14 rows
+ *   never share a set of the L1 cache (rows 12 KiB apart ran 20% slower).
  * - channels_first is the same product transposed: 32 positions in the vector lanes (a
  *   panel of their receptive fields, unfolded per block of 32) and 14 filters a block's
  *   rows.
@@ -110,7 +112,8 @@ static int in_place_runs(const cb_problem *p, int64_t *len, int64_t *off) {
     bool joined = p->d_w == 1;
     int64_t runs = joined ? p->k_h : p->taps;
     *len = joined ? p->k_w * C : C;
-    if (runs > MAX_RUNS || (runs > 1 && *len < MIN_RUN) || crowded(p->s_w * C)) return 0;
+    if (runs > MAX_RUNS || (runs > 1 && *len < MIN_RUN) || crowded(cb_mul_sat(p->s_w, C)))
+        return 0;
     for (int64_t r = 0; off && r < runs; r++) {
         int64_t i = joined ? r : r / p->k_w, j = joined ? 0 : r % p->k_w;
         off[r] = (i * p->d_h * p->in_w + j * p->d_w) * C;
@@ -249,7 +252,8 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
         run_first(e, n, p0, count, ws);
         return;
     }
-    int64_t F = p->out_channels, k = p->kernel_elems / F, lda = row_stride(p), len, off[MAX_RUNS];
+    int64_t F = p->out_channels, k = p->kernel_elems / F, lda = row_stride(p), len = 0;
+    int64_t off[MAX_RUNS];
     int runs = in_place_runs(p, &len, off);
     const float *img = e->in + n * p->in_plane * p->channels;
     float *rows = cb_align64(ws), *out = cb_output_tile(e, n, p0, &ld);
@@ -258,7 +262,8 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
     for (int64_t b0 = 0; b0 < count; b0 += MR) {
         int64_t mr = cb_min(MR, count - b0);
         const float *at = runs ? block_in_place(p, img, p0 + b0, mr) : NULL;
-        cb_micro_a a = {.a = at, .lda = p->s_w * p->channels, .len = len, .runs = runs, .off = off};
+        cb_micro_a a = {
+            .a = at, .lda = cb_mul_sat(p->s_w, p->channels), .len = len, .runs = runs, .off = off};
         if (!at) {
             for (int64_t r = 0; r < mr; r++) unfold_row(p, img, p0 + b0 + r, rows + r * lda);
             a = cb_micro_matrix(rows, lda, k);
