@@ -32,24 +32,40 @@ static double median(double *t, int n) {
     return t[n / 2];
 }
 
-/* The median of RUNS runs after a warm-up; a candidate whose warm-up alone takes over a
- * millisecond and SLOWER times the best median so far is scored by it: it cannot win, and
- * MEASURE's time stays a few runs of the fast candidates (a window that staged megabytes
- * of padding per channel made one plan take 10 s). Below a millisecond a first run's page
- * faults and thread start could be most of it. */
+static double timed_run(const convblas_plan *plan, int s, const float *in,
+                        const convblas_weights *w, float *out, void *ws) {
+    double t0 = now();
+    cb_run_strategy(plan, s, in, w, out, ws);
+    return now() - t0;
+}
+
+/* Each usable candidate's score: a warm-up run each (caches, BLAS buffers), then RUNS
+ * rounds that run every remaining candidate once, and the median of its RUNS. Rounds,
+ * not one candidate's runs after another's: a burst of load from elsewhere then slows
+ * every candidate of that round, not the one that happened to be running (tcn_causal's
+ * MEASURE picked im2col_gemm, 13% slower than dense_direct, in a suite run on a busy
+ * machine). A candidate whose warm-up alone took over a millisecond and SLOWER times the
+ * best warm-up is scored by it and not run again: it cannot win, and MEASURE's time stays
+ * a few runs of the fast candidates (a window that staged megabytes of padding per
+ * channel made one plan take 10 s). Below a millisecond a first run's page faults and
+ * thread start could be most of it. */
 enum { SLOWER = 10 };
-static double time_candidate(const convblas_plan *plan, int s, const float *in,
-                             const convblas_weights *w, float *out, void *ws, double best) {
-    double t[RUNS], t0 = now();
-    cb_run_strategy(plan, s, in, w, out, ws); /* warm-up: caches, BLAS buffers */
-    double first = now() - t0;
-    if (first > 1e-3 && first > SLOWER * best) return first;
-    for (int r = 0; r < RUNS; r++) {
-        t0 = now();
-        cb_run_strategy(plan, s, in, w, out, ws);
-        t[r] = now() - t0;
+static void time_candidates(convblas_plan *plan, const float *in, const convblas_weights *w,
+                            float *out, void *ws) {
+    double t[CB_MAX_STRATEGIES][RUNS], best = INFINITY;
+    bool timed[CB_MAX_STRATEGIES] = {false};
+    for (int i = 0; i < cb_strategy_total; i++) {
+        if (!plan->candidates[i].usable) continue;
+        double first = timed_run(plan, i, in, w, out, ws);
+        plan->candidates[i].measured = first;
+        timed[i] = !(first > 1e-3 && first > SLOWER * best);
+        best = first < best ? first : best;
     }
-    return median(t, RUNS);
+    for (int r = 0; r < RUNS; r++)
+        for (int i = 0; i < cb_strategy_total; i++)
+            if (timed[i]) t[i][r] = timed_run(plan, i, in, w, out, ws);
+    for (int i = 0; i < cb_strategy_total; i++)
+        if (timed[i]) plan->candidates[i].measured = median(t[i], RUNS);
 }
 
 convblas_status cb_measure_candidates(convblas_plan *plan) {
@@ -74,13 +90,7 @@ convblas_status cb_measure_candidates(convblas_plan *plan) {
         convblas_weights cw = {.kernel = w,
                                .pointwise_kernel = w + p->kernel_elems,
                                .bias = w + p->kernel_elems + p->pointwise_elems};
-        double best = INFINITY;
-        for (int i = 0; i < cb_strategy_total; i++) {
-            if (!plan->candidates[i].usable) continue;
-            double m = time_candidate(plan, i, in, &cw, out, ws, best);
-            plan->candidates[i].measured = m;
-            best = m < best ? m : best;
-        }
+        time_candidates(plan, in, &cw, out, ws);
     }
     cb_free(in);
     cb_free(w);
