@@ -102,9 +102,8 @@ static bool last_format(const cb_problem *p) {
 }
 
 /* SEPARABLE's pointwise stage on our micro-kernel (micro_gemm.c) where the CPU has it.
- * Measured against sgemm (1 thread, kernel 5, 400 positions): mid 512 x 256 filters 5%
- * faster, 1024 x 256 equal (its mid rows, 4 KiB apart, share L1 sets), 2048 x 512 25%
- * faster; quartz_b3 (512 x 512) 8%. */
+ * Against sgemm (1 thread, kernel 5, 400 positions): mid 512 x 256 filters 5% faster,
+ * 1024 x 256 equal, 2048 x 512 25% faster; quartz_b3 (512 x 512) 8%. */
 static bool micro_pointwise(const cb_problem *p) {
     return p->has_pointwise && cb_micro_available();
 }
@@ -117,15 +116,6 @@ static bool vectored(const cb_problem *p) {
            (p->k_h - 1) * p->d_h < (1 << 16);
 }
 
-/* L1 sets that consecutive pixels of `channels` floats fall in (64 sets of 64 bytes):
- * 1024 channels put every pixel in the same one. */
-static int64_t pixel_sets(int64_t channels) {
-    if (channels % VEC != 0) return 64;
-    int64_t lines = channels / VEC, sets = 64;
-    while (lines % 2 == 0 && sets > 1) lines /= 2, sets /= 2;
-    return sets;
-}
-
 /* They read the input in place where that beats staging it: where each input vector feeds
  * few FMAs or the window is one row, so that copying costs more than unaligned loads do,
  * and the pixels a block reads do not crowd into a few L1 sets; only with one channel per
@@ -134,7 +124,7 @@ static int64_t pixel_sets(int64_t channels) {
  * (mamba_dw, 1536 channels, 980 -> 620 us). */
 static bool in_place(const cb_problem *p) {
     if (!vectored(p) || p->group_out != 1) return false;
-    int64_t sets = pixel_sets(p->channels);
+    int64_t sets = cb_dw_pixel_sets(p->channels);
     /* Beyond one group of 4 taps (a block's loads of one group are its only loads of a
      * line), the groups reload lines that crowded sets have evicted: quartz_c2's 87 taps
      * on 512 channels took 1025 us in place, 475 staged. */
@@ -220,29 +210,26 @@ static void fit(const cb_problem *p, int64_t budget, layout *l) {
     }
 }
 
-/* Tasks for the workers: as many as the work is worth, at most four per worker and a
- * multiple of the worker count; one where each worker's share would not pay for handing
- * it out (a loop on sleeping workers costs 4 to 20 us: a 7x7x64 layer took 1.3 us on one
- * thread and 10 us on two; with spinning workers mbv1_dw14 went 35 -> 30 us on two, but
- * mbv1_dw7 21 -> 25 us, so it stays on one). */
+/* Tasks for the workers: four per worker; one where a worker's share would not pay for
+ * handing it out (a loop on sleeping workers costs 4 to 20 us: a 7x7x64 layer took 1.3 us
+ * on one thread, 10 us on two; mbv1_dw7 gains nothing from two even when they spin). */
 static int64_t wanted_tasks(const cb_problem *p, int threads) {
     if (threads <= 1) return 1;
     double work =
         (double)p->batch * (double)p->out_plane * (double)p->mid_channels * (double)p->taps;
     double worth = work / min_task_work; /* compared as a double: it may exceed int64 */
-    if (worth < 4.0 * threads) return 1;
-    int64_t t = worth < 4.0 * threads ? (int64_t)worth : 4 * (int64_t)threads;
-    return cb_ceil_div(t, threads) * threads;
+    return worth < 4.0 * threads ? 1 : 4 * (int64_t)threads;
 }
 
-/* Cuts each image into `pieces`: shares of the channels first (depthwise alone; they
- * stage nothing twice), except along one long channels_last row, then bands of rows, then
- * segments of a row. */
+/* Cuts each image into `pieces`. channels_first: shares of the channels (whole planes:
+ * nothing staged twice), then bands of rows, then segments of a row. channels_last: bands,
+ * segments, then shares, which write and read part of every pixel (2 threads: mbv1_dw112s2
+ * 80 us in shares, 51-65 in bands; 14x14x512 37 us in shares, as on one thread, 21). */
 static void cut(const cb_problem *p, int64_t pieces, int threads, layout *l) {
     l->band = p->out_h, l->seg = p->out_w, l->parts = 1;
     if (pieces <= 1) return;
     int64_t most = p->has_pointwise ? 1 : last_format(p) ? p->mid_channels / SHARE : p->channels;
-    bool shares_first = !last_format(p) || p->out_h > 1;
+    bool shares_first = !last_format(p);
     if (shares_first) {
         l->parts = cb_max(cb_min(pieces, most), 1);
         pieces = cb_ceil_div(pieces, l->parts);
@@ -253,6 +240,9 @@ static void cut(const cb_problem *p, int64_t pieces, int threads, layout *l) {
          * 7x7 in bands of 7 rows staged most rows twice and did not scale at all). */
         int64_t halo = staged(p) ? (p->k_h - 1) * p->d_h : 0;
         l->band = cb_min(cb_max(cb_ceil_div(p->out_h, pieces), 4 * halo), p->out_h);
+        /* channels_last: shares for what the bands cannot cut (7x7x1024: one band) */
+        if (!shares_first)
+            l->parts = cb_max(cb_min(cb_ceil_div(pieces, cb_ceil_div(p->out_h, l->band)), most), 1);
         return;
     }
     l->band = 1;
@@ -316,7 +306,16 @@ static int64_t share_start(int64_t total, int64_t parts, int64_t k, int64_t unit
     return k >= parts ? total : k * total / parts / unit * unit;
 }
 
-static dw_tile locate(const cb_problem *p, const layout *l, int64_t task) {
+/* channels_last: the shift that puts the shares' inner boundaries on the output's cache
+ * lines, where every pixel starts at the same offset in one. Two workers writing halves of
+ * a line, pixel after pixel: 7x7x1024 in two shares took 77 us on two threads, 22 on one. */
+static int64_t share_shift(const cb_problem *p, const float *out) {
+    if (!last_format(p) || p->mid_channels % VEC != 0) return 0;
+    int64_t mis = (int64_t)((uintptr_t)out / sizeof(float) % VEC);
+    return (VEC - mis) % VEC;
+}
+
+static dw_tile locate(const cb_problem *p, const layout *l, int64_t task, int64_t shift) {
     dw_tile t;
     int64_t part = task % l->parts, rest = task / l->parts;
     t.ow0 = rest % l->segs * l->seg;
@@ -327,8 +326,8 @@ static dw_tile locate(const cb_problem *p, const layout *l, int64_t task) {
     t.ow1 = cb_min(t.ow0 + l->seg, p->out_w);
     int64_t lanes = last_format(p) ? p->mid_channels : p->channels;
     int64_t unit = last_format(p) ? VEC : 1;
-    t.c0 = share_start(lanes, l->parts, part, unit);
-    t.c1 = share_start(lanes, l->parts, part + 1, unit);
+    t.c0 = share_start(lanes, l->parts, part, unit) + (part > 0 ? shift : 0);
+    t.c1 = share_start(lanes, l->parts, part + 1, unit) + (part + 1 < l->parts ? shift : 0);
     return t;
 }
 
@@ -558,7 +557,7 @@ static void run_cf(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
     const cb_problem *p = e->p;
     layout l = layout_of(p, e->params->tile, e->params->tasks);
-    dw_tile t = locate(p, &l, task);
+    dw_tile t = locate(p, &l, task, share_shift(p, e->out));
     int64_t positions = (t.oh1 - t.oh0) * (t.ow1 - t.ow0);
     float *mid = p->has_pointwise ? ws + stage_floats(p, &l) : NULL;
     if (!last_format(p))

@@ -301,3 +301,10 @@ void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win) {
     cb_dw_plane own = *q; /* as in cf_plane_v4 */
     cf_plane_any_cpu(&own, win, table ? &tp : NULL);
 }
+
+int64_t cb_dw_pixel_sets(int64_t channels) {
+    if (channels % VL != 0) return 64;
+    int64_t lines = channels / VL, sets = 64;
+    while (lines % 2 == 0 && sets > 1) lines /= 2, sets /= 2;
+    return sets;
+}

@@ -51,6 +51,9 @@ void cb_dw_cl_staged(const cb_dw_staged *g);
 /* The column stride of a staged row of `lanes` lanes: whole vectors, an odd number of
  * cache lines, so that the columns of a window fall in different L1 sets. */
 int64_t cb_dw_stage_stride(int64_t lanes);
+/* L1 sets that consecutive pixels of `channels` floats fall in (64 sets of 64 bytes):
+ * 1024 channels put every pixel in the same one. */
+int64_t cb_dw_pixel_sets(int64_t channels);
 
 /* Stages columns [x0, x0 + span) of an input row (in_w columns of `channels` floats):
  * dst[k * cs + l] = src[(x0 + k) * channels + (c0 + l) / m] for l < lanes (lanes >= 16),
