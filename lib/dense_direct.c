@@ -112,8 +112,7 @@ static int in_place_runs(const cb_problem *p, int64_t *len, int64_t *off) {
     bool joined = p->d_w == 1;
     int64_t runs = joined ? p->k_h : p->taps;
     *len = joined ? p->k_w * C : C;
-    if (runs > MAX_RUNS || (runs > 1 && *len < MIN_RUN) || crowded(cb_mul_sat(p->s_w, C)))
-        return 0;
+    if (runs > MAX_RUNS || (runs > 1 && *len < MIN_RUN) || crowded(cb_mul_sat(p->s_w, C))) return 0;
     for (int64_t r = 0; off && r < runs; r++) {
         int64_t i = joined ? r : r / p->k_w, j = joined ? 0 : r % p->k_w;
         off[r] = (i * p->d_h * p->in_w + j * p->d_w) * C;
