@@ -164,6 +164,7 @@ int cb_online_cpus(void);
 typedef struct cb_params {
     int64_t tile;         /* output positions per task (strategy-specific unit) */
     int64_t tasks;        /* independent pieces of work */
+    int64_t split;        /* strategy-specific: how the tasks cut the work (0: unused) */
     int threads;          /* workers that execute runs: <= tasks */
     size_t worker_floats; /* workspace floats each worker needs */
     size_t shared_floats; /* workspace floats all workers read (prepare's output), first */

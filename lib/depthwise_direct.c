@@ -2,12 +2,10 @@
  * SIMD across channels, each input row copied once into a ring of staged rows
  * (depthwise_staged.c; the input is read in place only where staging does not apply).
  * channels_first: SIMD across columns, each channel's rows copied into a zero-padded
- * window (depthwise_kernels.c). A task is a band of output rows of one image (or a segment
- * of one row), and for depthwise alone, when there are too few of those for the workers,
- * a share of the channels. Bias, relu and relu6 are applied in the kernels' registers;
+ * window (depthwise_kernels.c). Bias, relu and relu6 are applied in the kernels' registers;
  * other activations right after, on the tile still in cache. SEPARABLE runs the depthwise
- * stage of a task into a tile buffer and feeds it straight to the pointwise GEMM: the
- * intermediate tensor never goes to memory whole. */
+ * stage of a task (see layout) into a tile buffer and feeds it straight to the pointwise
+ * GEMM: the intermediate tensor never goes to memory whole. */
 #include "convblas_internal.h"
 #include "depthwise_kernels.h"
 
@@ -79,21 +77,21 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
     return true;
 }
 
-/* How the output is cut into tasks: image, then a band of `band` whole rows, or when band
- * is 1 a segment of `seg` columns of one row, then a share of the channels (depthwise
- * alone). params->tile holds the positions of a task (band * out_w, or seg) and
- * params->tasks the product of the counts, so the shares follow from both. */
+/* How the output is cut into tasks: image, then one of `bands` near-equal bands of whole
+ * rows (at most `band` rows), or when band is 1 a segment of `seg` columns of one row, then
+ * a share of the channels (depthwise alone). params->split holds bands, params->tile the
+ * positions of the largest task and params->tasks the product of the counts. */
 typedef struct layout {
     int64_t band, seg, bands, segs, parts;
 } layout;
 
-static layout layout_of(const cb_problem *p, int64_t tile, int64_t tasks) {
-    layout l = {.band = 1, .seg = cb_max(cb_min(tile, p->out_w), 1)};
-    if (tile >= p->out_w) l.band = cb_max(cb_min(tile / cb_max(p->out_w, 1), p->out_h), 1);
-    l.bands = cb_ceil_div(p->out_h, l.band);
+static layout layout_of(const cb_problem *p, const cb_params *params) {
+    layout l = {.bands = cb_max(params->split, 1)};
+    l.band = cb_max(cb_ceil_div(p->out_h, l.bands), 1);
+    l.seg = l.band > 1 ? p->out_w : cb_max(cb_min(params->tile, p->out_w), 1);
     l.segs = cb_ceil_div(p->out_w, l.seg);
     int64_t tiles = p->batch * l.bands * l.segs;
-    l.parts = tiles > 0 ? cb_max(tasks / tiles, 1) : 1;
+    l.parts = tiles > 0 ? cb_max(params->tasks / tiles, 1) : 1;
     return l;
 }
 
@@ -202,74 +200,80 @@ static bool cache_sized(const cb_problem *p, const layout *l) {
 static void fit(const cb_problem *p, int64_t budget, layout *l) {
     while (worker_floats(p, l) > budget || !cache_sized(p, l)) {
         if (l->band > 1)
-            l->band = cb_ceil_div(l->band, 2);
+            l->bands = cb_ceil_div(p->out_h, cb_ceil_div(l->band, 2));
         else if (l->seg > 1)
             l->seg = cb_ceil_div(l->seg, 2);
         else
             return;
+        l->band = cb_ceil_div(p->out_h, l->bands);
     }
 }
 
-/* Tasks for the workers: four per worker; one where a worker's share would not pay for
- * handing it out (a loop on sleeping workers costs 4 to 20 us: a 7x7x64 layer took 1.3 us
- * on one thread, 10 us on two; mbv1_dw7 gains nothing from two even when they spin). */
+/* Tasks: up to four per worker, as many as pay for themselves (a loop costs about 0.5 us
+ * on spinning workers, a task of min_task_work a few microseconds); one if two would not. */
 static int64_t wanted_tasks(const cb_problem *p, int threads) {
-    if (threads <= 1) return 1;
     double work =
         (double)p->batch * (double)p->out_plane * (double)p->mid_channels * (double)p->taps;
     double worth = work / min_task_work; /* compared as a double: it may exceed int64 */
-    return worth < 4.0 * threads ? 1 : 4 * (int64_t)threads;
+    if (threads <= 1 || worth < 2.0) return 1;
+    double per_worker = worth / threads;
+    return threads * (per_worker >= 4.0 ? 4 : per_worker >= 1.0 ? (int64_t)per_worker : 1);
+}
+
+/* Bands for `pieces` pieces of an image: a multiple of the workers (2 threads, 33x33x320:
+ * 4 bands 89 us, 7 bands 112 us), and at most 1 + out_h / (2 halo), so that the halo rows
+ * each band stages again add at most half the rows. */
+static int64_t band_count(const cb_problem *p, int64_t pieces, int threads) {
+    int64_t halo = staged(p) || !last_format(p) ? (p->k_h - 1) * p->d_h : 0;
+    int64_t most = halo > 0 ? 1 + p->out_h / (2 * halo) : p->out_h;
+    int64_t bands = cb_min(cb_min(pieces, most), p->out_h);
+    if (bands >= threads) bands = bands / threads * threads;
+    return cb_max(bands, 1);
 }
 
 /* Cuts each image into `pieces`. channels_first: shares of the channels (whole planes:
- * nothing staged twice), then bands of rows, then segments of a row. channels_last: bands,
- * segments, then shares, which write and read part of every pixel (2 threads: mbv1_dw112s2
- * 80 us in shares, 51-65 in bands; 14x14x512 37 us in shares, as on one thread, 21). */
+ * nothing staged twice), then bands of rows or segments of a row. channels_last: bands or
+ * segments, and channel shares only for what they cannot cut: two workers writing parts of
+ * every pixel cost as much as the work they split (7x7x1024 on 2 threads: 20.5 us in two
+ * shares, 11.8 with one share's output moved to a buffer of its own, 14-15 in bands). */
 static void cut(const cb_problem *p, int64_t pieces, int threads, layout *l) {
-    l->band = p->out_h, l->seg = p->out_w, l->parts = 1;
+    *l = (layout){.band = p->out_h, .seg = p->out_w, .bands = 1, .segs = 1, .parts = 1};
     if (pieces <= 1) return;
     int64_t most = p->has_pointwise ? 1 : last_format(p) ? p->mid_channels / SHARE : p->channels;
-    bool shares_first = !last_format(p);
-    if (shares_first) {
+    if (!last_format(p)) {
         l->parts = cb_max(cb_min(pieces, most), 1);
         pieces = cb_ceil_div(pieces, l->parts);
+        if (pieces <= 1) return;
     }
-    if (pieces <= 1) return;
-    if (p->out_h >= pieces) {
-        /* Bands of at least 4 halos: each band stages its halo rows again (convnext_dw7's
-         * 7x7 in bands of 7 rows staged most rows twice and did not scale at all). */
-        int64_t halo = staged(p) ? (p->k_h - 1) * p->d_h : 0;
-        l->band = cb_min(cb_max(cb_ceil_div(p->out_h, pieces), 4 * halo), p->out_h);
-        /* channels_last: shares for what the bands cannot cut (7x7x1024: one band) */
-        if (!shares_first)
-            l->parts = cb_max(cb_min(cb_ceil_div(pieces, cb_ceil_div(p->out_h, l->band)), most), 1);
+    if (p->out_h > 1) {
+        l->bands = band_count(p, pieces, threads);
+        l->band = cb_ceil_div(p->out_h, l->bands);
+        /* channels_last: shares for what the bands cannot cut (7x7 kernel on a 7x7 image) */
+        if (last_format(p) && l->bands < threads)
+            l->parts = cb_max(cb_min(cb_ceil_div(pieces, l->bands), most), 1);
         return;
     }
-    l->band = 1;
-    int64_t more = cb_ceil_div(pieces, p->out_h);
-    /* Segments long enough for the pointwise GEMM (128 positions) and for their halo (4
-     * times it), but not so long that the workers go short; as many as a multiple of the
-     * workers where they are more (quartz_b3 ran 7 segments of 64 on 2 workers: 1.4x). */
+    /* One row: segments long enough for the pointwise GEMM (128 positions) and for their
+     * halo (4 times it), not so long that the workers go short, as many as a multiple of
+     * the workers where they are more (quartz_b3 ran 7 segments of 64 on 2 workers: 1.4x). */
     int64_t halo = cb_min(cb_window_span(p, 1) - 1, p->out_w);
     int64_t least = cb_max(p->has_pointwise ? 2 * MIN_SEG : MIN_SEG, 4 * halo);
     least = cb_min(least, cb_ceil_div(p->out_w, cb_max(threads, 1)));
-    l->seg = cb_max(cb_ceil_div(p->out_w, more), least);
+    l->seg = cb_max(cb_ceil_div(p->out_w, pieces), least);
     int64_t segs = cb_ceil_div(p->out_w, l->seg);
     if (segs > threads && segs % threads != 0)
         l->seg = cb_ceil_div(p->out_w, segs / threads * threads);
-    if (!shares_first) {
-        int64_t segs = cb_ceil_div(p->out_w, l->seg);
-        l->parts = cb_max(cb_min(cb_ceil_div(more, segs), most), 1);
-    }
+    l->segs = cb_ceil_div(p->out_w, l->seg);
+    if (last_format(p)) l->parts = cb_max(cb_min(cb_ceil_div(pieces, l->segs), most), 1);
 }
 
 static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params) {
     layout l;
     cut(p, cb_ceil_div(wanted_tasks(p, t->threads), cb_max(p->batch, 1)), t->threads, &l);
     fit(p, (int64_t)(t->tile_bytes / sizeof(float)), &l);
+    params->split = l.bands;
     params->tile = l.band > 1 || l.seg == p->out_w ? l.band * p->out_w : l.seg;
-    params->tasks =
-        p->batch * cb_ceil_div(p->out_h, l.band) * cb_ceil_div(p->out_w, l.seg) * l.parts;
+    params->tasks = p->batch * l.bands * cb_ceil_div(p->out_w, l.seg) * l.parts;
     params->worker_floats = (size_t)worker_floats(p, &l);
     /* the pointwise kernel packed for the micro-kernel */
     int64_t packed = micro_pointwise(p)
@@ -320,9 +324,10 @@ static dw_tile locate(const cb_problem *p, const layout *l, int64_t task, int64_
     int64_t part = task % l->parts, rest = task / l->parts;
     t.ow0 = rest % l->segs * l->seg;
     rest /= l->segs;
-    t.oh0 = rest % l->bands * l->band;
+    int64_t band = rest % l->bands, rows = p->out_h / l->bands, more = p->out_h % l->bands;
     t.n = rest / l->bands;
-    t.oh1 = cb_min(t.oh0 + l->band, p->out_h);
+    t.oh0 = band * rows + cb_min(band, more); /* the first `more` bands have a row more */
+    t.oh1 = t.oh0 + rows + (band < more);
     t.ow1 = cb_min(t.ow0 + l->seg, p->out_w);
     int64_t lanes = last_format(p) ? p->mid_channels : p->channels;
     int64_t unit = last_format(p) ? VEC : 1;
@@ -556,7 +561,7 @@ static void run_cf(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
 
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
     const cb_problem *p = e->p;
-    layout l = layout_of(p, e->params->tile, e->params->tasks);
+    layout l = layout_of(p, e->params);
     dw_tile t = locate(p, &l, task, share_shift(p, e->out));
     int64_t positions = (t.oh1 - t.oh0) * (t.ow1 - t.ow0);
     float *mid = p->has_pointwise ? ws + stage_floats(p, &l) : NULL;
