@@ -171,7 +171,7 @@ static int current_cpu(void) {
  * mask for a moment makes the kernel move the worker; the mask is then restored. */
 static void leave_caller_cpu(void) {
 #ifdef __linux__
-    int here = sched_getcpu();
+    int here = current_cpu();
     if (here < 0 || here != atomic_load(&pool.caller_cpu)) return;
     cpu_set_t all, others;
     if (sched_getaffinity(0, sizeof all, &all) != 0) return;
