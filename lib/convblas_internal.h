@@ -16,6 +16,8 @@
 /* Records a printf-style message as this thread's last error and returns status. */
 convblas_status cb_fail(convblas_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Formats a strategy's reason for declining a layer into why (n bytes); returns false. */
+bool cb_decline(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- alloc.c: every allocation of the library goes through these -------------------- */
 
@@ -167,8 +169,9 @@ typedef struct cb_params {
     int64_t split;        /* strategy-specific: how the tasks cut the work (0: unused) */
     int threads;          /* workers that execute runs: <= tasks */
     size_t worker_floats; /* workspace floats each worker needs */
+    size_t worker_stride; /* floats from one worker's slice to the next (the planner's) */
     size_t shared_floats; /* workspace floats all workers read (prepare's output), first */
-    size_t workspace;     /* bytes: (shared_floats + threads * worker_floats) * sizeof(float) */
+    size_t workspace;     /* bytes: (shared_floats + threads * worker_stride) * sizeof(float) */
 } cb_params;
 
 /* Build-time and per-plan knobs the strategies size themselves with. */
@@ -185,7 +188,7 @@ typedef struct cb_exec {
     const float *in;
     const float *kernel, *pointwise, *bias;
     float *out;
-    float *workspace; /* params->threads slices of params->worker_floats */
+    float *workspace; /* params->threads slices of params->worker_floats, worker_stride apart */
     float *shared;    /* params->shared_floats, written by prepare before any task */
 } cb_exec;
 

@@ -35,45 +35,38 @@ static double window_floats(const cb_problem *p) {
 }
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
-    if (p->group_in != 1) {
-        snprintf(why, n, "needs one input channel per group (depthwise); this layer has %lld",
-                 (long long)p->group_in);
-        return false;
-    }
-    if (p->has_pointwise && cb_max(p->mid_channels, p->out_channels) > cb_blas_int_max()) {
-        snprintf(why, n, "a pointwise GEMM dimension exceeds the BLAS integer range");
-        return false;
-    }
+    if (p->group_in != 1)
+        return cb_decline(why, n,
+                          "needs one input channel per group (depthwise); this layer has %lld",
+                          (long long)p->group_in);
+    if (p->has_pointwise && cb_max(p->mid_channels, p->out_channels) > cb_blas_int_max())
+        return cb_decline(why, n, "a pointwise GEMM dimension exceeds the BLAS integer range");
     /* Measured: multiplier 16 runs 0.25 ms where depthwise_gemm takes 0.39; multiplier 32
      * takes 4.6 ms where depthwise_gemm takes 0.57 (4x1000x16, k=5), and a one-channel
      * Conv1D to 512 filters (w2v2_fe0) 18 ms against 1.8 for im2col_gemm. */
-    if (p->format == CONVBLAS_CHANNELS_LAST && p->group_out > MAX_LAST_MULTIPLIER) {
-        snprintf(why, n,
-                 "channels_last with %lld outputs per input channel (more than %d): each "
-                 "input is expanded to that many lanes, 10x slower than depthwise_gemm",
-                 (long long)p->group_out, MAX_LAST_MULTIPLIER);
-        return false;
-    }
+    if (p->format == CONVBLAS_CHANNELS_LAST && p->group_out > MAX_LAST_MULTIPLIER)
+        return cb_decline(why, n,
+                          "channels_last with %lld outputs per input channel (more than %d): "
+                          "each input is expanded to that many lanes, 10x slower than "
+                          "depthwise_gemm",
+                          (long long)p->group_out, MAX_LAST_MULTIPLIER);
     /* The channels_first window keeps each row's columns by phase: stride x 16 columns or
      * more, a few of them read (stride 2^31 on a 10 x 10 image asked for 256 GiB). */
-    if (p->format == CONVBLAS_CHANNELS_FIRST && p->s_w > MAX_FIRST_STRIDE) {
-        snprintf(why, n,
-                 "channels_first with a stride of %lld along the width (more than %d): its "
-                 "window would stage stride x 16 columns per row, most never read",
-                 (long long)p->s_w, MAX_FIRST_STRIDE);
-        return false;
-    }
+    if (p->format == CONVBLAS_CHANNELS_FIRST && p->s_w > MAX_FIRST_STRIDE)
+        return cb_decline(why, n,
+                          "channels_first with a stride of %lld along the width (more than "
+                          "%d): its window would stage stride x 16 columns per row, most "
+                          "never read",
+                          (long long)p->s_w, MAX_FIRST_STRIDE);
     /* The window stages every column a dilation skips: kernel 2, dilation 1.6e7 on a
      * one-column input filled 64 MiB per channel to read two floats (fuzz_plan, 10 s under
      * ASan). depthwise_gemm and im2col_gemm visit only the taps. Past 2^16 floats (the
      * staging's L2 budget) one output's window no longer stays in cache anyway. */
-    if (p->format == CONVBLAS_CHANNELS_FIRST && window_floats(p) > MAX_FIRST_WINDOW) {
-        snprintf(why, n,
-                 "channels_first with a dilation that spreads one output's window over more "
-                 "than %d floats, of which only the %lld taps are read",
-                 MAX_FIRST_WINDOW, (long long)(p->k_h * p->k_w));
-        return false;
-    }
+    if (p->format == CONVBLAS_CHANNELS_FIRST && window_floats(p) > MAX_FIRST_WINDOW)
+        return cb_decline(why, n,
+                          "channels_first with a dilation that spreads one output's window "
+                          "over more than %d floats, of which only the %lld taps are read",
+                          MAX_FIRST_WINDOW, (long long)(p->k_h * p->k_w));
     return true;
 }
 
@@ -99,33 +92,29 @@ static bool last_format(const cb_problem *p) {
     return p->format == CONVBLAS_CHANNELS_LAST;
 }
 
-/* SEPARABLE's pointwise stage on our micro-kernel (micro_gemm.c) where the CPU has it.
- * Against sgemm (1 thread, kernel 5, 400 positions): mid 512 x 256 filters 5% faster,
- * 1024 x 256 equal, 2048 x 512 25% faster; quartz_b3 (512 x 512) 8%. */
+/* SEPARABLE's pointwise stage on our micro-kernel (micro_gemm.c) where the CPU has it. Against
+ * sgemm (1 thread, kernel 5, 400 positions): mid 512 x 256 filters 5% faster, 1024 x 256
+ * equal, 2048 x 512 25% faster; quartz_b3 (512 x 512) 8%. */
 static bool micro_pointwise(const cb_problem *p) {
     return p->has_pointwise && cb_micro_available();
 }
 
 /* channels_last runs the lane-vector kernels (depthwise_staged.c) unless a vector is wider
- * than the channels or one window is absurdly wide (a huge dilation: few of its taps
- * land), which the plain path takes. */
+ * than the channels or a window is absurdly wide (a huge dilation), left to the plain path. */
 static bool vectored(const cb_problem *p) {
     return last_format(p) && p->mid_channels >= VEC && cb_window_span(p, 1) <= (1 << 16) &&
            (p->k_h - 1) * p->d_h < (1 << 16);
 }
 
-/* They read the input in place where that beats staging it: where each input vector feeds
- * few FMAs or the window is one row, so that copying costs more than unaligned loads do,
- * and the pixels a block reads do not crowd into a few L1 sets; only with one channel per
- * lane (no depth_multiplier). Measured: 2D stride 1 (3x3, 128 and 144 channels) staged
- * 10-35% faster; 2D stride 2 in place 15-25% faster; one-row windows in place 0-35% faster
- * (mamba_dw, 1536 channels, 980 -> 620 us). */
+/* In place where that beats staging: each input vector feeds few FMAs or the window is one
+ * row (copying costs more than unaligned loads), the pixels of a block do not crowd a few L1
+ * sets, one channel per lane. Measured: 2D stride 1 (3x3, 128 and 144 channels) staged 10-35%
+ * faster; 2D stride 2 in place 15-25%; one-row windows in place 0-35% (mamba_dw 980 -> 620 us). */
 static bool in_place(const cb_problem *p) {
     if (!vectored(p) || p->group_out != 1) return false;
     int64_t sets = cb_dw_pixel_sets(p->channels);
-    /* Beyond one group of 4 taps (a block's loads of one group are its only loads of a
-     * line), the groups reload lines that crowded sets have evicted: quartz_c2's 87 taps
-     * on 512 channels took 1025 us in place, 475 staged. */
+    /* Beyond a group of 4 taps the groups reload lines that crowded sets evicted: quartz_c2's
+     * 87 taps on 512 channels took 1025 us in place, 475 staged. */
     bool reloads = p->k_w > 4;
     return (p->k_h == 1 && sets >= (reloads ? 8 : 2)) || (p->s_w > 1 && sets >= 8);
 }
@@ -149,6 +138,18 @@ static int64_t slot_floats(const cb_problem *p, int64_t count) {
     return cb_mul_sat(cb_window_span(p, count), cb_dw_stage_stride(p->mid_channels));
 }
 
+/* Ring row k starts k slots and k (k + 1) / 2 lines in: a load walking a window's rows at one
+ * stride taught the prefetcher to run on past the ring, into the next worker's, taking lines
+ * that worker was writing (effnet_dw5, 2 threads: 57 us; rows skewed, 36 us). */
+static float *slot_at(float *ring, int64_t slot, int64_t k) {
+    return ring + k * slot + k * (k + 1) / 2 * VEC;
+}
+
+static int64_t ring_floats(const cb_problem *p, int64_t count) {
+    int64_t n = ring_rows(p), rows = cb_mul_sat(n, slot_floats(p, count));
+    return n > 1 << 20 || rows > INT64_MAX / 2 ? INT64_MAX : rows + n * (n + 1) / 2 * VEC;
+}
+
 static cb_dw_window window_of(const cb_problem *p, int64_t rows, int64_t count) {
     return cb_dw_window_of(rows, count, p->k_h, p->k_w, p->s_h, p->s_w, p->d_h, p->d_w);
 }
@@ -159,7 +160,7 @@ static int64_t stage_floats(const cb_problem *p, const layout *l) {
     if (last_format(p)) {
         if (!vectored(p)) return 0;
         if (in_place(p)) return 2 * p->k_h + ALIGN;
-        int64_t ring = cb_mul_sat(ring_rows(p), slot_floats(p, l->seg));
+        int64_t ring = ring_floats(p, l->seg);
         int64_t pointers = 2 * (p->k_h + 1); /* rows of a pair of windows, as floats */
         return ring > INT64_MAX - pointers - ALIGN ? INT64_MAX : ring + pointers + ALIGN;
     }
@@ -394,10 +395,10 @@ static void stage_rows(const cb_exec *e, const dw_tile *t, float *ring, int64_t 
     /* From the window's first row, not its first tap's: with a dilation, the first tap
      * inside the input moves back and forth from one output row to the next. */
     for (int64_t ih = cb_max(cb_max(top, 0), *next); ih < end; ih++)
-        cb_dw_stage_row(ring + ih % n * slot, cs, img + ih * p->in_w * C, p->in_w, C, x0,
+        cb_dw_stage_row(slot_at(ring, slot, ih % n), cs, img + ih * p->in_w * C, p->in_w, C, x0,
                         cb_window_span(p, count), t->c0, t->c1 - t->c0, p->group_out);
     *next = cb_max(*next, end);
-    for (int64_t i = i0; i < i1; i++) rows[i - i0] = ring + (top + i * p->d_h) % n * slot;
+    for (int64_t i = i0; i < i1; i++) rows[i - i0] = slot_at(ring, slot, (top + i * p->d_h) % n);
 }
 
 static void run_cl_staged(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
@@ -405,7 +406,7 @@ static void run_cl_staged(const cb_exec *e, const dw_tile *t, float *ws, float *
     int64_t ctot = p->mid_channels, lanes = t->c1 - t->c0, count = t->ow1 - t->ow0;
     int64_t slot = slot_floats(p, count), next = INT64_MIN, chunk = chunk_of(p, lanes);
     float *ring = cb_align64(ws);
-    const float **rows = (const float **)(void *)(ring + ring_rows(p) * slot);
+    const float **rows = (const float **)(void *)(ring + ring_floats(p, count));
     cb_dw_staged g = {.rows = rows,
                       .cs = cb_dw_stage_stride(lanes),
                       .kw = p->k_w,

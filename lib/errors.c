@@ -35,3 +35,11 @@ convblas_status cb_fail(convblas_status status, const char *fmt, ...) {
     va_end(ap);
     return status;
 }
+
+bool cb_decline(char *why, size_t n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, n, fmt, ap);
+    va_end(ap);
+    return false;
+}

@@ -15,7 +15,7 @@ static void run_one(void *ctx, int worker, int64_t task) {
     task_ctx *t = ctx;
     const cb_params *c = t->exec.params;
     float *ws = t->exec.workspace
-                    ? t->exec.workspace + c->shared_floats + (size_t)worker * c->worker_floats
+                    ? t->exec.workspace + c->shared_floats + (size_t)worker * c->worker_stride
                     : NULL;
     t->strategy->run_task(&t->exec, task, ws);
 }

@@ -71,6 +71,14 @@ static convblas_status resolve_forced(const convblas_plan_options *o, int *force
     return *forced < 0 ? unknown_strategy(name, *source) : CONVBLAS_OK;
 }
 
+/* Floats left unused after each worker's slice where several workers run. A hardware
+ * prefetcher that learns a load's stride (a ring's rows, 8 blocks of columns) runs several
+ * strides past the end of the worker's slice, into the next worker's, and takes the lines
+ * that worker is writing: the second worker of mbv1_dw56 ran its task in 27 us against the
+ * first's 18 (2 threads, Zen 4), and both in 18 with 16384 floats between the slices
+ * (mbv1_dw112: 37 and 19 us; mbv2_dw56: 455 and 316). Twice that, for wider rows. */
+enum { WORKER_GUARD_FLOATS = 1 << 15 };
+
 /* Fits the strategy into the workspace limit: fewer workers first, then smaller tiles. */
 static bool fit_workspace(const cb_strategy *s, const cb_problem *p, const cb_tuning *t,
                           cb_candidate *c) {
@@ -83,12 +91,20 @@ static bool fit_workspace(const cb_strategy *s, const cb_problem *p, const cb_tu
         size_t per = c->params.worker_floats; /* floats, compared before any product */
         size_t shared = c->params.shared_floats,
                room = shared <= max_floats ? max_floats - shared : 0;
+        /* With the guard where the limit holds a guarded slice for every worker (rather
+         * than a worker fewer). */
+        size_t guarded = room / (size_t)threads;
+        if (threads > 1 && per > 0 && guarded >= WORKER_GUARD_FLOATS &&
+            per <= guarded - WORKER_GUARD_FLOATS)
+            per += WORKER_GUARD_FLOATS;
         /* As many workers as the limit holds slices for (not a count-down from a huge
          * thread count). */
         if (per > 0 && per <= room && room / per < (size_t)threads) threads = (int)(room / per);
         if (shared <= max_floats && per <= room / (size_t)threads) {
             c->params.threads = threads;
-            c->params.workspace = (shared + per * (size_t)threads) * sizeof(float);
+            c->params.worker_stride = threads > 1 ? per : c->params.worker_floats;
+            c->params.workspace =
+                (shared + c->params.worker_stride * (size_t)threads) * sizeof(float);
             return true;
         }
         if (c->params.tile <= 1 || local.tile_bytes < 2 * sizeof(float)) break;
