@@ -210,20 +210,20 @@ static void fit(const cb_problem *p, int64_t budget, layout *l) {
     }
 }
 
-/* Tasks: up to four per worker, as many as pay for themselves (a loop costs about 0.5 us
- * on spinning workers, a task of min_task_work a few microseconds); one if two would not. */
+/* Tasks: one per worker, as many as pay for themselves (a loop costs 0.5 us, a task of
+ * min_task_work a few). Four per worker balanced a worker the prefetcher slowed (see the
+ * planner's guard); now they only stage more halo (2 threads, 1 per worker: deeplab_dw 73 ->
+ * 69 us, mbv1_dw56 71 -> 65.5, convtasnet_dw 246 -> 211, quartz_c2 1.40 -> 1.29 ms). */
 static int64_t wanted_tasks(const cb_problem *p, int threads) {
     double work =
         (double)p->batch * (double)p->out_plane * (double)p->mid_channels * (double)p->taps;
     double worth = work / min_task_work; /* compared as a double: it may exceed int64 */
-    if (threads <= 1 || worth < 2.0) return 1;
-    double per_worker = worth / threads;
-    return threads * (per_worker >= 4.0 ? 4 : per_worker >= 1.0 ? (int64_t)per_worker : 1);
+    return threads <= 1 || worth < 2.0 ? 1 : worth < threads ? (int64_t)worth : threads;
 }
 
-/* Bands for `pieces` pieces of an image: a multiple of the workers (2 threads, 33x33x320:
- * 4 bands 89 us, 7 bands 112 us), and at most 1 + out_h / (2 halo), so that the halo rows
- * each band stages again add at most half the rows. */
+/* Bands for `pieces` pieces of an image: a multiple of the workers (2 threads, 33x33x320: 2
+ * bands 69 us, 7 bands 112), at most 1 + out_h / (2 halo): the halo staged again is at most
+ * half the rows. */
 static int64_t band_count(const cb_problem *p, int64_t pieces, int threads) {
     int64_t halo = staged(p) || !last_format(p) ? (p->k_h - 1) * p->d_h : 0;
     int64_t most = halo > 0 ? 1 + p->out_h / (2 * halo) : p->out_h;
