@@ -138,16 +138,16 @@ static int64_t slot_floats(const cb_problem *p, int64_t count) {
     return cb_mul_sat(cb_window_span(p, count), cb_dw_stage_stride(p->mid_channels));
 }
 
-/* Ring row k starts k slots and k (k + 1) / 2 lines in: a load walking a window's rows at one
- * stride taught the prefetcher to run on past the ring, into the next worker's, taking lines
- * that worker was writing (effnet_dw5, 2 threads: 57 us; rows skewed, 36 us). */
-static float *slot_at(float *ring, int64_t slot, int64_t k) {
-    return ring + k * slot + k * (k + 1) / 2 * VEC;
+/* Ring row k starts k slots and some lines in, rows 1, 2, 3, 4, 1, ... lines further apart:
+ * one stride taught the prefetcher to run past the ring into the next worker's, taking lines it
+ * was writing (effnet_dw5, 2 threads: 57 -> 36 us). Cyclic: a ring of many rows stays small. */
+static int64_t ring_offset(int64_t slot, int64_t k) {
+    return k * slot + (k / 4 * 10 + k % 4 * (k % 4 + 1) / 2) * VEC;
 }
 
 static int64_t ring_floats(const cb_problem *p, int64_t count) {
-    int64_t n = ring_rows(p), rows = cb_mul_sat(n, slot_floats(p, count));
-    return n > 1 << 20 || rows > INT64_MAX / 2 ? INT64_MAX : rows + n * (n + 1) / 2 * VEC;
+    int64_t slot = slot_floats(p, count), n = ring_rows(p);
+    return n > 0 && slot > INT64_MAX / 2 / n ? INT64_MAX : ring_offset(slot, n);
 }
 
 static cb_dw_window window_of(const cb_problem *p, int64_t rows, int64_t count) {
@@ -210,10 +210,9 @@ static void fit(const cb_problem *p, int64_t budget, layout *l) {
     }
 }
 
-/* Tasks: one per worker, as many as pay for themselves (a loop costs 0.5 us, a task of
- * min_task_work a few). Four per worker balanced a worker the prefetcher slowed (see the
- * planner's guard); now they only stage more halo (2 threads, 1 per worker: deeplab_dw 73 ->
- * 69 us, mbv1_dw56 71 -> 65.5, convtasnet_dw 246 -> 211, quartz_c2 1.40 -> 1.29 ms). */
+/* One task per worker, as many as pay for themselves (a task of min_task_work: a few us).
+ * Four per worker only staged more halo, once the workers ran alike (2 threads: deeplab_dw
+ * 73 -> 69 us, mbv1_dw56 71 -> 65.5, convtasnet_dw 246 -> 211, quartz_c2 1.40 -> 1.29 ms). */
 static int64_t wanted_tasks(const cb_problem *p, int threads) {
     double work =
         (double)p->batch * (double)p->out_plane * (double)p->mid_channels * (double)p->taps;
@@ -395,10 +394,11 @@ static void stage_rows(const cb_exec *e, const dw_tile *t, float *ring, int64_t 
     /* From the window's first row, not its first tap's: with a dilation, the first tap
      * inside the input moves back and forth from one output row to the next. */
     for (int64_t ih = cb_max(cb_max(top, 0), *next); ih < end; ih++)
-        cb_dw_stage_row(slot_at(ring, slot, ih % n), cs, img + ih * p->in_w * C, p->in_w, C, x0,
-                        cb_window_span(p, count), t->c0, t->c1 - t->c0, p->group_out);
+        cb_dw_stage_row(ring + ring_offset(slot, ih % n), cs, img + ih * p->in_w * C, p->in_w, C,
+                        x0, cb_window_span(p, count), t->c0, t->c1 - t->c0, p->group_out);
     *next = cb_max(*next, end);
-    for (int64_t i = i0; i < i1; i++) rows[i - i0] = slot_at(ring, slot, (top + i * p->d_h) % n);
+    for (int64_t i = i0; i < i1; i++)
+        rows[i - i0] = ring + ring_offset(slot, (top + i * p->d_h) % n);
 }
 
 static void run_cl_staged(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
