@@ -48,8 +48,7 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
                          ? "needs AVX-512 (x86-64-v4), in a build with the library's "
                            "target attributes (GCC)"
                          : NULL;
-    if (no) snprintf(why, n, "%s", no);
-    return no == NULL;
+    return no ? cb_decline(why, n, "%s", no) : true;
 }
 
 static bool last_format(const cb_problem *p) {

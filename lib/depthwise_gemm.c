@@ -10,16 +10,13 @@
 #include <stdio.h>
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
-    if (p->group_in != 1) {
-        snprintf(why, n, "needs one input channel per group (depthwise); this layer has %lld",
-                 (long long)p->group_in);
-        return false;
-    }
+    if (p->group_in != 1)
+        return cb_decline(why, n,
+                          "needs one input channel per group (depthwise); this layer has %lld",
+                          (long long)p->group_in);
     int64_t big = cb_max(cb_max(p->mid_channels, p->out_channels), p->out_plane);
-    if (big > cb_blas_int_max()) {
-        snprintf(why, n, "a GEMM dimension exceeds the BLAS integer range");
-        return false;
-    }
+    if (big > cb_blas_int_max())
+        return cb_decline(why, n, "a GEMM dimension exceeds the BLAS integer range");
     return true;
 }
 

@@ -144,13 +144,12 @@ static int64_t worker_floats(const cb_problem *p) {
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
     if (p->op == CONVBLAS_CONV && p->groups > 1 &&
-        (p->group_out > MAX_NV * V8 || p->group_in > MAX_GIN)) {
-        snprintf(why, n,
-                 "groups of %lld inputs and %lld outputs are too large (at most %d and %d): "
-                 "their GEMMs run well",
-                 (long long)p->group_in, (long long)p->group_out, MAX_GIN, MAX_NV * V8);
-        return false;
-    }
+        (p->group_out > MAX_NV * V8 || p->group_in > MAX_GIN))
+        return cb_decline(
+            why, n,
+            "groups of %lld inputs and %lld outputs are too large (at most %d and %d): "
+            "their GEMMs run well",
+            (long long)p->group_in, (long long)p->group_out, MAX_GIN, MAX_NV * V8);
     const char *no =
         p->op != CONVBLAS_CONV ? "only for CONV with groups (depthwise layers have their own "
                                  "kernels)"
@@ -166,8 +165,7 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
                          "per-group GEMMs run it faster (8 x 1000 positions, 8 in / 8 out per "
                          "group: 1.49 ms, pointwise_gemm 1.44; 4 / 4: 3.1, 1.6)"
                        : NULL;
-    if (no) snprintf(why, n, "%s", no);
-    return no == NULL;
+    return no ? cb_decline(why, n, "%s", no) : true;
 }
 
 /* A task: an image's band of output rows, or one row's segment of columns, and a share of

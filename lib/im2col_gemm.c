@@ -14,10 +14,8 @@ static int64_t row_floats(const cb_problem *p) {
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
     int64_t big = cb_max(cb_max(row_floats(p), p->mid_channels), p->out_channels);
-    if (big > cb_blas_int_max() || p->out_plane > cb_blas_int_max()) {
-        snprintf(why, n, "a GEMM dimension exceeds the BLAS integer range");
-        return false;
-    }
+    if (big > cb_blas_int_max() || p->out_plane > cb_blas_int_max())
+        return cb_decline(why, n, "a GEMM dimension exceeds the BLAS integer range");
     return true;
 }
 

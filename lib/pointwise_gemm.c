@@ -7,22 +7,17 @@
 #include <stdio.h>
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
-    if (p->op != CONVBLAS_CONV) {
-        snprintf(why, n,
-                 "only for CONV (the pointwise stage of SEPARABLE runs inside the "
-                 "separable lowerings)");
-        return false;
-    }
-    if (p->taps != 1 || p->s_h != 1 || p->s_w != 1) {
-        snprintf(why, n, "needs kernel 1 and stride 1 (kernel %lldx%lld, stride %lldx%lld)",
-                 (long long)p->k_h, (long long)p->k_w, (long long)p->s_h, (long long)p->s_w);
-        return false;
-    }
+    if (p->op != CONVBLAS_CONV)
+        return cb_decline(why, n,
+                          "only for CONV (the pointwise stage of SEPARABLE runs inside the "
+                          "separable lowerings)");
+    if (p->taps != 1 || p->s_h != 1 || p->s_w != 1)
+        return cb_decline(
+            why, n, "needs kernel 1 and stride 1 (kernel %lldx%lld, stride %lldx%lld)",
+            (long long)p->k_h, (long long)p->k_w, (long long)p->s_h, (long long)p->s_w);
     int64_t big = cb_max(cb_max(p->channels, p->out_channels), p->out_plane);
-    if (big > cb_blas_int_max() || p->batch * p->out_plane > cb_blas_int_max()) {
-        snprintf(why, n, "a dimension exceeds the BLAS integer range");
-        return false;
-    }
+    if (big > cb_blas_int_max() || p->batch * p->out_plane > cb_blas_int_max())
+        return cb_decline(why, n, "a dimension exceeds the BLAS integer range");
     return true;
 }
 

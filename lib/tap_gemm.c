@@ -10,23 +10,17 @@
 #include <string.h>
 
 static bool applicable(const cb_problem *p, char *why, size_t n) {
-    if (p->op != CONVBLAS_CONV) {
-        snprintf(why, n, "only for CONV (depthwise taps would be GEMMs of one channel)");
-        return false;
-    }
-    if (p->format == CONVBLAS_CHANNELS_FIRST && p->s_w != 1) {
-        snprintf(why, n,
-                 "channels_first needs stride 1 along the width (stride %lld: the "
-                 "positions of a tap are not a GEMM operand)",
-                 (long long)p->s_w);
-        return false;
-    }
+    if (p->op != CONVBLAS_CONV)
+        return cb_decline(why, n, "only for CONV (depthwise taps would be GEMMs of one channel)");
+    if (p->format == CONVBLAS_CHANNELS_FIRST && p->s_w != 1)
+        return cb_decline(why, n,
+                          "channels_first needs stride 1 along the width (stride %lld: the "
+                          "positions of a tap are not a GEMM operand)",
+                          (long long)p->s_w);
     int64_t ld =
         p->format == CONVBLAS_CHANNELS_LAST ? cb_mul_sat(p->s_w, p->channels) : p->in_plane;
-    if (cb_max(ld, cb_max(p->out_channels, p->out_plane)) > cb_blas_int_max()) {
-        snprintf(why, n, "a leading dimension exceeds the BLAS integer range");
-        return false;
-    }
+    if (cb_max(ld, cb_max(p->out_channels, p->out_plane)) > cb_blas_int_max())
+        return cb_decline(why, n, "a leading dimension exceeds the BLAS integer range");
     return true;
 }
 
