@@ -172,6 +172,7 @@ typedef struct cb_params {
     size_t worker_stride; /* floats from one worker's slice to the next (the planner's) */
     size_t shared_floats; /* workspace floats all workers read (prepare's output), first */
     size_t workspace;     /* bytes: (shared_floats + threads * worker_stride) * sizeof(float) */
+    bool prefetch;        /* tasks prefetch what they touch next (cb_streams_from_memory) */
 } cb_params;
 
 /* Build-time and per-plan knobs the strategies size themselves with. */
@@ -220,11 +221,17 @@ typedef struct cb_machine_model {
     double copy_bytes;  /* single-thread streaming copy rate, bytes read + written per s */
     double call_cost;   /* fixed cost of one small BLAS call, s */
     const char *source; /* where the numbers came from, for describe */
+    size_t cache_bytes; /* the last-level cache (Linux's sysfs); 0 where unknown */
 } cb_machine_model;
 /* Read-only after cb_machine_calibrate(), which the planner calls before any cost. */
 extern cb_machine_model cb_machine;
 /* Measures the constants once per process (or takes CONVBLAS_COST_MODEL); thread-safe. */
 void cb_machine_calibrate(void);
+/* Whether the layer's input and output together outgrow half the last-level cache, so that
+ * a run reads and writes them from memory (measured on 8 x 56 x 56 x 144 depthwise: from
+ * 18 MiB on; half, because the cache keeps other data and another tenant's). False where the
+ * cache size is unknown. */
+bool cb_streams_from_memory(const cb_problem *p);
 
 /* Our AVX-512 GEMM micro-kernel (micro_gemm.c): blocks of CB_MICRO_ROWS x CB_MICRO_COLS
  * sums in registers, for dense_direct and the pointwise stage of depthwise_direct. */

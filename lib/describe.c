@@ -85,6 +85,11 @@ static void put_choice(text *t, const convblas_plan *plan) {
         "each)\n",
         (long long)c->params.tile, (long long)c->params.tasks, s->parallel ? s->parallel : "tasks",
         c->params.threads);
+    if (c->params.prefetch)
+        put(t,
+            "prefetching: the next rows, ahead (input and output outgrow half the %zu MiB "
+            "cache)\n",
+            cb_machine.cache_bytes >> 20);
     put(t, "workspace: %zu bytes (limit %zu)\n", c->params.workspace, plan->tuning.workspace_limit);
     put(t, "estimated time: %.4g ms", c->estimate * 1e3);
     put(t, " (cost model: sgemm %.4g GFLOP/s, copy %.4g GB/s, %.2g us per call; %s)",

@@ -59,6 +59,37 @@ static void random_case(tu_rng *r, convblas_layer_desc *d, convblas_shape *in) {
     d->filters = d->op == CONVBLAS_SEPARABLE ? tu_rng_int(r, 8, 96) : 0;
 }
 
+/* Layers whose tensors outgrow half the last-level cache (20 MB and more), where
+ * depthwise_direct prefetches the rows it reads and writes next: 3x3 staged in pairs of rows,
+ * and stride 2 read in place. Whether it did is in describe, printed; a machine with a larger
+ * cache runs them without. */
+static void beyond_cache(tu_stats *st) {
+    static const int64_t cases[][4] = {{6, 56, 144, 1}, {5, 112, 64, 2}}; /* batch, size, C, s */
+    for (int i = 0; i < 2; i++) {
+        convblas_layer_desc d = {.op = CONVBLAS_DEPTHWISE,
+                                 .rank = 2,
+                                 .kernel_size = {3, 3},
+                                 .strides = {cases[i][3], cases[i][3]},
+                                 .padding = CONVBLAS_SAME,
+                                 .activation = CONVBLAS_RELU6,
+                                 .use_bias = true};
+        convblas_shape in = {
+            .batch = cases[i][0], .spatial = {cases[i][1], cases[i][1]}, .channels = cases[i][2]};
+        for (int threads = 1; threads <= 2; threads++)
+            tu_check_layer(&d, &in, 77 + (uint64_t)i, threads, st);
+        convblas_plan *plan = NULL;
+        convblas_plan_options o = {.strategy = "depthwise_direct", .threads = 2};
+        char text[4096] = "";
+        if (convblas_plan_create(&plan, &d, &in, &o) == CONVBLAS_OK)
+            convblas_plan_describe(plan, text, sizeof text);
+        convblas_plan_destroy(plan);
+        printf("  beyond the cache: %lld x %lld x %lld x %lld stride %lld: %s\n",
+               (long long)in.batch, (long long)in.spatial[0], (long long)in.spatial[1],
+               (long long)in.channels, (long long)cases[i][3],
+               strstr(text, "prefetching:") ? "prefetched" : "not prefetched (a larger cache)");
+    }
+}
+
 int main(int argc, char **argv) {
     long cases = argc > 1 ? atol(argv[1]) : 400;
     tu_rng r;
@@ -82,6 +113,7 @@ int main(int argc, char **argv) {
         tu_data_free(&t);
         run++;
     }
+    beyond_cache(&st);
     for (int s = 0; s <= convblas_strategy_count(); s++)
         printf("  %-18s executed %5ld  unsupported %5ld  failed %ld\n",
                s < convblas_strategy_count() ? convblas_strategy_name(s) : "(planner)",
