@@ -21,7 +21,6 @@
 #include "simd.h"
 
 #include <math.h>
-#include <string.h>
 
 enum { MR = CB_MICRO_ROWS, NR = CB_MICRO_COLS };
 
@@ -48,15 +47,18 @@ void cb_micro_pack(convblas_data_format f, const float *w, int64_t k, int64_t n,
             for (int64_t r = 0; r < k; r++) packed[j * ld + r] = w[r * n + j];
         return;
     }
-    int64_t P = panels(n);
-    for (int64_t q = part * P / parts; q < (part + 1) * P / parts; q++) {
-        int64_t cols = cb_min(NR, n - q * NR);
-        float *dst = packed + q * k * NR;
-        for (int64_t r = 0; r < k; r++) {
-            memcpy(dst + r * NR, w + r * n + q * NR, (size_t)cols * sizeof(float));
-            memset(dst + r * NR + cols, 0, (size_t)(NR - cols) * sizeof(float));
+    /* Row by row of w, so that its reads stream; a panel's part of a row is two vectors. */
+    int64_t P = panels(n), q0 = part * P / parts, q1 = (part + 1) * P / parts;
+    for (int64_t r = 0; r < k; r++)
+        for (int64_t q = q0; q < q1; q++) {
+            float *dst = packed + (q * k + r) * NR;
+            const float *src = w + r * n + q * NR;
+            int64_t cols = cb_min(NR, n - q * NR);
+            if (cols == NR)
+                for (int c = 0; c < NR; c++) dst[c] = src[c];
+            else
+                for (int c = 0; c < NR; c++) dst[c] = c < cols ? src[c] : 0.0f;
         }
-    }
 }
 
 double cb_micro_rate(int64_t lanes, int64_t k) {
