@@ -290,9 +290,8 @@ static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params
 static double input_read(const cb_problem *p, const cb_params *params) {
     layout l = layout_of(p, params);
     double rows = (double)(l.band - 1) * (double)p->s_h + (double)(p->k_h - 1) * (double)p->d_h + 1;
-    double cols = (double)(l.seg - 1) * (double)p->s_w + (double)(p->k_w - 1) * (double)p->d_w + 1;
+    double cols = (double)cb_min(cb_window_span(p, l.seg), p->in_w);
     rows = rows < (double)p->in_h ? rows : (double)p->in_h;
-    cols = cols < (double)p->in_w ? cols : (double)p->in_w;
     double lanes = (double)(last_format(p) ? p->mid_channels : p->channels);
     return (double)p->batch * (double)l.bands * (double)l.segs * rows * cols * lanes;
 }
