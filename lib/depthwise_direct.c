@@ -4,9 +4,10 @@
  * channels_first: SIMD across columns, each channel's rows copied into a zero-padded
  * window (depthwise_kernels.c). Bias, relu and relu6 are applied in the kernels' registers;
  * other activations right after, on the tile still in cache. SEPARABLE runs the depthwise
- * stage of a task (see layout) into a tile buffer and feeds it straight to the pointwise
+ * stage of a task (see cb_dw_layout) into a tile buffer and feeds it straight to the pointwise
  * GEMM: the intermediate tensor never goes to memory whole. */
-#include "convblas_internal.h"
+#include "depthwise_layout.h"
+
 #include "depthwise_kernels.h"
 
 #include <stdio.h>
@@ -14,17 +15,6 @@
 
 /* The rate of the direct kernels on one core, for the cost model. */
 static const double direct_flops = 60e9;
-
-enum {
-    VEC = 16,              /* floats per vector of the kernels: channel shares are multiples */
-    SHARE = 2 * VEC,       /* the fewest channels worth a task of their own */
-    MIN_SEG = 64,          /* the fewest columns worth a task of their own */
-    ALIGN = 16,            /* floats of slack to start a buffer on a 64-byte boundary */
-    MID_FLOATS = 1 << 17,  /* SEPARABLE: the intermediate tile, half the L2 cache */
-    STAGE_FLOATS = 1 << 16 /* the staged rows (or window) of a task, within the L2 cache */
-};
-/* Multiply-adds worth a task of their own (a few microseconds). */
-static const double min_task_work = 65536.0;
 
 enum { MAX_LAST_MULTIPLIER = 16, MAX_FIRST_STRIDE = 64, MAX_FIRST_WINDOW = 1 << 16 };
 
@@ -70,28 +60,6 @@ static bool applicable(const cb_problem *p, char *why, size_t n) {
     return true;
 }
 
-/* How the output is cut into tasks: image, then one of `bands` near-equal bands of whole
- * rows (at most `band` rows), or when band is 1 a segment of `seg` columns of one row, then
- * a share of the channels (depthwise alone). params->split holds bands, params->tile the
- * positions of the largest task and params->tasks the product of the counts. */
-typedef struct layout {
-    int64_t band, seg, bands, segs, parts;
-} layout;
-
-static layout layout_of(const cb_problem *p, const cb_params *params) {
-    layout l = {.bands = cb_max(params->split, 1)};
-    l.band = cb_max(cb_ceil_div(p->out_h, l.bands), 1);
-    l.seg = l.band > 1 ? p->out_w : cb_max(cb_min(params->tile, p->out_w), 1);
-    l.segs = cb_ceil_div(p->out_w, l.seg);
-    int64_t tiles = p->batch * l.bands * l.segs;
-    l.parts = tiles > 0 ? cb_max(params->tasks / tiles, 1) : 1;
-    return l;
-}
-
-static bool last_format(const cb_problem *p) {
-    return p->format == CONVBLAS_CHANNELS_LAST;
-}
-
 /* SEPARABLE's pointwise stage on our micro-kernel (micro_gemm.c) where the CPU has it. Against
  * sgemm (1 thread, kernel 5, 400 positions): mid 512 x 256 filters 5% faster, 1024 x 256
  * equal, 2048 x 512 25% faster; quartz_b3 (512 x 512) 8%. */
@@ -99,256 +67,40 @@ static bool micro_pointwise(const cb_problem *p) {
     return p->has_pointwise && cb_micro_available();
 }
 
-/* channels_last runs the lane-vector kernels (depthwise_staged.c) unless a vector is wider
- * than the channels or a window is absurdly wide (a huge dilation), left to the plain path. */
-static bool vectored(const cb_problem *p) {
-    return last_format(p) && p->mid_channels >= VEC && cb_window_span(p, 1) <= (1 << 16) &&
-           (p->k_h - 1) * p->d_h < (1 << 16);
-}
-
-/* In place where that beats staging: each input vector feeds few FMAs or the window is one
- * row (copying costs more than unaligned loads), the pixels of a block do not crowd a few L1
- * sets, one channel per lane. Measured: 2D stride 1 (3x3, 128 and 144 channels) staged 10-35%
- * faster; 2D stride 2 in place 15-25%; one-row windows in place 0-35% (mamba_dw 980 -> 620 us). */
-static bool in_place(const cb_problem *p) {
-    if (!vectored(p) || p->group_out != 1) return false;
-    int64_t sets = cb_dw_pixel_sets(p->channels);
-    /* Beyond a group of 4 taps the groups reload lines that crowded sets evicted: quartz_c2's
-     * 87 taps on 512 channels took 1025 us in place, 475 staged. */
-    bool reloads = p->k_w > 4;
-    return (p->k_h == 1 && sets >= (reloads ? 8 : 2)) || (p->s_w > 1 && sets >= 8);
-}
-
-static bool staged(const cb_problem *p) {
-    return vectored(p) && !in_place(p);
-}
-
-/* 3x3 windows of stride and dilation 1 run two output rows at once (depthwise_staged.c). */
-static bool pairs(const cb_problem *p) {
-    return p->k_h == 3 && p->k_w == 3 && p->s_h == 1 && p->d_h == 1;
-}
-
-/* The ring holds every input row a window (or a pair of windows) can read: at most that
- * many exist. */
-static int64_t ring_rows(const cb_problem *p) {
-    return cb_min((p->k_h - 1) * p->d_h + 1 + pairs(p), p->in_h);
-}
-
-static int64_t slot_floats(const cb_problem *p, int64_t count) {
-    return cb_mul_sat(cb_window_span(p, count), cb_dw_stage_stride(p->mid_channels));
-}
-
-/* Ring row k starts k slots and some lines in, rows 1, 2, 3, 4, 1, ... lines further apart:
- * one stride taught the prefetcher to run past the ring into the next worker's, taking lines it
- * was writing (effnet_dw5, 2 threads: 57 -> 36 us). Cyclic: a ring of many rows stays small. */
-static int64_t ring_offset(int64_t slot, int64_t k) {
-    return k * slot + (k / 4 * 10 + k % 4 * (k % 4 + 1) / 2) * VEC;
-}
-
-static int64_t ring_floats(const cb_problem *p, int64_t count) {
-    int64_t slot = slot_floats(p, count), n = ring_rows(p);
-    return n > 0 && slot > INT64_MAX / 2 / n ? INT64_MAX : ring_offset(slot, n);
-}
-
-static cb_dw_window window_of(const cb_problem *p, int64_t rows, int64_t count) {
-    return cb_dw_window_of(rows, count, p->k_h, p->k_w, p->s_h, p->s_w, p->d_h, p->d_w);
-}
-
-/* Floats of a worker's staging: channels_last, the ring of staged rows and the kernel rows'
- * pointers into it; channels_first, the padded window of one channel. */
-static int64_t stage_floats(const cb_problem *p, const layout *l) {
-    if (last_format(p)) {
-        if (!vectored(p)) return 0;
-        if (in_place(p)) return 2 * p->k_h + ALIGN;
-        int64_t ring = ring_floats(p, l->seg);
-        int64_t pointers = 2 * (p->k_h + 1); /* rows of a pair of windows, as floats */
-        return ring > INT64_MAX - pointers - ALIGN ? INT64_MAX : ring + pointers + ALIGN;
-    }
-    /* A window over 2^28 floats (1 GiB; a huge dilation stages the skipped columns too)
-     * is declined through the workspace: also no overflow below. */
-    double rows = (double)(l->band - 1) * (double)p->s_h + (double)(p->k_h - 1) * (double)p->d_h;
-    double cols = (double)(l->seg - 1) * (double)p->s_w + (double)(p->k_w - 1) * (double)p->d_w;
-    if ((rows + 1) * (cols + VEC + (double)p->s_w) > 0x1p28) return INT64_MAX;
-    cb_dw_window w = window_of(p, l->band, l->seg);
-    return w.rows * w.row + ALIGN;
-}
-
-/* SEPARABLE: the intermediate tile follows the staging. */
-static int64_t worker_floats(const cb_problem *p, const layout *l) {
-    int64_t f = stage_floats(p, l);
-    int64_t mid = p->has_pointwise ? cb_mul_sat(l->band * l->seg, p->mid_channels) : 0;
-    return mid > INT64_MAX - f ? INT64_MAX : f + mid;
-}
-
-/* Whether a task's buffers stay in the L2 cache; where one output's window alone is more,
- * enough for 4 windows' span. */
-static bool cache_sized(const cb_problem *p, const layout *l) {
-    if (p->has_pointwise && l->band * l->seg > 1 &&
-        cb_mul_sat(l->band * l->seg, p->mid_channels) > MID_FLOATS)
-        return false;
-    if (l->band * l->seg <= 1) return true;
-    int64_t least = cb_min(cb_mul_sat(4, cb_window_span(p, 1)), p->out_w);
-    /* A ring of several rows stays whole (within the budget): cutting its rows short would
-     * stage every row again for each piece. */
-    if (staged(p))
-        return p->k_h > 1 ||
-               cb_mul_sat(ring_rows(p), slot_floats(p, l->seg)) <=
-                   cb_max(STAGE_FLOATS, cb_mul_sat(ring_rows(p), slot_floats(p, least)));
-    return last_format(p) || stage_floats(p, l) <= STAGE_FLOATS / 4 || l->seg <= least;
-}
-
-/* Halves the band, then the segment, until the buffers fit `budget` floats and the cache. */
-static void fit(const cb_problem *p, int64_t budget, layout *l) {
-    while (worker_floats(p, l) > budget || !cache_sized(p, l)) {
-        if (l->band > 1)
-            l->bands = cb_ceil_div(p->out_h, cb_ceil_div(l->band, 2));
-        else if (l->seg > 1)
-            l->seg = cb_ceil_div(l->seg, 2);
-        else
-            return;
-        l->band = cb_ceil_div(p->out_h, l->bands);
-    }
-}
-
-/* One task per worker, as many as pay for themselves (a task of min_task_work: a few us).
- * Four per worker only staged more halo, once the workers ran alike (2 threads: deeplab_dw
- * 73 -> 69 us, mbv1_dw56 71 -> 65.5, convtasnet_dw 246 -> 211, quartz_c2 1.40 -> 1.29 ms). */
-static int64_t wanted_tasks(const cb_problem *p, int threads) {
-    double work =
-        (double)p->batch * (double)p->out_plane * (double)p->mid_channels * (double)p->taps;
-    double worth = work / min_task_work; /* compared as a double: it may exceed int64 */
-    return threads <= 1 || worth < 2.0 ? 1 : worth < threads ? (int64_t)worth : threads;
-}
-
-/* Bands for `pieces` pieces of an image: a multiple of the workers (2 threads, 33x33x320: 2
- * bands 69 us, 7 bands 112), at most 1 + out_h / (2 halo): the halo staged again is at most
- * half the rows. */
-static int64_t band_count(const cb_problem *p, int64_t pieces, int threads) {
-    int64_t halo = staged(p) || !last_format(p) ? (p->k_h - 1) * p->d_h : 0;
-    int64_t most = halo > 0 ? 1 + p->out_h / (2 * halo) : p->out_h;
-    int64_t bands = cb_min(cb_min(pieces, most), p->out_h);
-    if (bands >= threads) bands = bands / threads * threads;
-    return cb_max(bands, 1);
-}
-
-/* Cuts each image into `pieces`. channels_first: shares of the channels (whole planes:
- * nothing staged twice), then bands of rows or segments of a row. channels_last: bands or
- * segments, and channel shares only for what they cannot cut: two workers writing parts of
- * every pixel cost as much as the work they split (7x7x1024 on 2 threads: 20.5 us in two
- * shares, 11.8 with one share's output moved to a buffer of its own, 14-15 in bands). */
-static void cut(const cb_problem *p, int64_t pieces, int threads, layout *l) {
-    *l = (layout){.band = p->out_h, .seg = p->out_w, .bands = 1, .segs = 1, .parts = 1};
-    if (pieces <= 1) return;
-    int64_t most = p->has_pointwise ? 1 : last_format(p) ? p->mid_channels / SHARE : p->channels;
-    if (!last_format(p)) {
-        l->parts = cb_max(cb_min(pieces, most), 1);
-        pieces = cb_ceil_div(pieces, l->parts);
-        if (pieces <= 1) return;
-    }
-    if (p->out_h > 1) {
-        l->bands = band_count(p, pieces, threads);
-        l->band = cb_ceil_div(p->out_h, l->bands);
-        /* channels_last: shares for what the bands cannot cut (7x7 kernel on a 7x7 image) */
-        if (last_format(p) && l->bands < threads)
-            l->parts = cb_max(cb_min(cb_ceil_div(pieces, l->bands), most), 1);
-        return;
-    }
-    /* One row: segments long enough for the pointwise GEMM (128 positions) and for their
-     * halo (4 times it), not so long that the workers go short, as many as a multiple of
-     * the workers where they are more (quartz_b3 ran 7 segments of 64 on 2 workers: 1.4x). */
-    int64_t halo = cb_min(cb_window_span(p, 1) - 1, p->out_w);
-    int64_t least = cb_max(p->has_pointwise ? 2 * MIN_SEG : MIN_SEG, 4 * halo);
-    least = cb_min(least, cb_ceil_div(p->out_w, cb_max(threads, 1)));
-    l->seg = cb_max(cb_ceil_div(p->out_w, pieces), least);
-    int64_t segs = cb_ceil_div(p->out_w, l->seg);
-    if (segs > threads && segs % threads != 0)
-        l->seg = cb_ceil_div(p->out_w, segs / threads * threads);
-    l->segs = cb_ceil_div(p->out_w, l->seg);
-    if (last_format(p)) l->parts = cb_max(cb_min(cb_ceil_div(pieces, l->segs), most), 1);
-}
-
 static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params) {
-    layout l;
-    cut(p, cb_ceil_div(wanted_tasks(p, t->threads), cb_max(p->batch, 1)), t->threads, &l);
-    fit(p, (int64_t)(t->tile_bytes / sizeof(float)), &l);
+    cb_dw_layout l = cb_dw_layout_plan(p, t->threads, (int64_t)(t->tile_bytes / sizeof(float)));
     params->split = l.bands;
     params->tile = l.band > 1 || l.seg == p->out_w ? l.band * p->out_w : l.seg;
     params->tasks = p->batch * l.bands * cb_ceil_div(p->out_w, l.seg) * l.parts;
-    params->worker_floats = (size_t)worker_floats(p, &l);
-    params->prefetch = vectored(p) && p->out_h > 1 && cb_streams_from_memory(p);
+    params->worker_floats = (size_t)cb_dw_worker_floats(p, &l);
+    cb_dw_path path = cb_dw_path_of(p);
+    params->prefetch = (path == CB_DW_STAGED || path == CB_DW_IN_PLACE) && p->out_h > 1 &&
+                       cb_streams_from_memory(p);
     /* the pointwise kernel packed for the micro-kernel */
     int64_t packed = micro_pointwise(p)
                          ? cb_micro_packed_floats(p->format, p->mid_channels, p->out_channels)
                          : 0;
-    params->shared_floats = packed > 0 ? (size_t)cb_min(packed, INT64_MAX - ALIGN) + ALIGN : 0;
-}
-
-/* Input floats the tasks read (or stage) together: each band's window rows, each segment's
- * window columns, every lane, the halo again in each. Thin tasks restage the same rows over
- * and over: a 2x2 kernel of dilation 3000 on 4000 x 4 x 32 cut into 3000 one-output tasks,
- * each staging 3001 rows, ran 170 ms (0.6 for im2col_gemm) where the input alone said 0.5. */
-static double input_read(const cb_problem *p, const cb_params *params) {
-    layout l = layout_of(p, params);
-    double rows = (double)(l.band - 1) * (double)p->s_h + (double)(p->k_h - 1) * (double)p->d_h + 1;
-    double cols = (double)cb_min(cb_window_span(p, l.seg), p->in_w);
-    rows = rows < (double)p->in_h ? rows : (double)p->in_h;
-    double lanes = (double)(last_format(p) ? p->mid_channels : p->channels);
-    return (double)p->batch * (double)l.bands * (double)l.segs * rows * cols * lanes;
+    params->shared_floats =
+        packed > 0 ? (size_t)cb_min(packed, INT64_MAX - CB_DW_ALIGN) + CB_DW_ALIGN : 0;
 }
 
 static double cost(const cb_problem *p, const cb_params *params) {
     double positions = (double)p->batch * (double)p->out_plane;
     double dw_flops = 2.0 * positions * (double)p->mid_channels * (double)p->taps;
-    double bytes = (input_read(p, params) + (double)p->out_elems) * sizeof(float);
+    double bytes = (cb_dw_input_read(p, params) + (double)p->out_elems) * sizeof(float);
     double t = dw_flops / direct_flops + bytes / cb_machine.copy_bytes +
                (double)params->tasks * cb_machine.call_cost;
-    double pw_rate =
-        micro_pointwise(p)
-            ? cb_micro_rate(last_format(p) ? p->out_channels : params->tile, p->mid_channels)
-            : cb_machine.gemm_flops *
-                  cb_gemm_efficiency(params->tile, p->out_channels, p->mid_channels);
+    double pw_rate = micro_pointwise(p)
+                         ? cb_micro_rate(cb_dw_channels_last(p) ? p->out_channels : params->tile,
+                                         p->mid_channels)
+                         : cb_machine.gemm_flops *
+                               cb_gemm_efficiency(params->tile, p->out_channels, p->mid_channels);
     if (p->has_pointwise)
         t += (p->flops - dw_flops) / pw_rate + (double)params->tasks * cb_machine.call_cost;
     return t / (double)cb_min(params->threads, cb_max(params->tasks, 1));
 }
 
 /* ---- one task ------------------------------------------------------------------------ */
-
-typedef struct dw_tile {
-    int64_t n, oh0, oh1, ow0, ow1;
-    int64_t c0, c1; /* channels_last: output channels; channels_first: input channels */
-} dw_tile;
-
-/* Share k of `parts` of `total` lanes, cut at multiples of unit. */
-static int64_t share_start(int64_t total, int64_t parts, int64_t k, int64_t unit) {
-    return k >= parts ? total : k * total / parts / unit * unit;
-}
-
-/* channels_last: the shift that puts the shares' inner boundaries on the output's cache
- * lines, where every pixel starts at the same offset in one. Two workers writing halves of
- * a line, pixel after pixel: 7x7x1024 in two shares took 77 us on two threads, 22 on one. */
-static int64_t share_shift(const cb_problem *p, const float *out) {
-    if (!last_format(p) || p->mid_channels % VEC != 0) return 0;
-    int64_t mis = (int64_t)((uintptr_t)out / sizeof(float) % VEC);
-    return (VEC - mis) % VEC;
-}
-
-static dw_tile locate(const cb_problem *p, const layout *l, int64_t task, int64_t shift) {
-    dw_tile t;
-    int64_t part = task % l->parts, rest = task / l->parts;
-    t.ow0 = rest % l->segs * l->seg;
-    rest /= l->segs;
-    int64_t band = rest % l->bands, rows = p->out_h / l->bands, more = p->out_h % l->bands;
-    t.n = rest / l->bands;
-    t.oh0 = band * rows + cb_min(band, more); /* the first `more` bands have a row more */
-    t.oh1 = t.oh0 + rows + (band < more);
-    t.ow1 = cb_min(t.ow0 + l->seg, p->out_w);
-    int64_t lanes = last_format(p) ? p->mid_channels : p->channels;
-    int64_t unit = last_format(p) ? VEC : 1;
-    t.c0 = share_start(lanes, l->parts, part, unit) + (part > 0 ? shift : 0);
-    t.c1 = share_start(lanes, l->parts, part + 1, unit) + (part + 1 < l->parts ? shift : 0);
-    return t;
-}
 
 /* What the kernels finish in registers: bias, and relu or relu6 as a clamp. */
 static bool fused(const cb_problem *p) {
@@ -389,7 +141,7 @@ static void row_range(const cb_problem *p, int64_t oh, int64_t *i0, int64_t *i1)
 }
 
 /* The output of column ow0, lane c0 of row oh: in the output, or SEPARABLE's tile. */
-static float *row_out(const cb_exec *e, const dw_tile *t, float *mid, int64_t oh) {
+static float *row_out(const cb_exec *e, const cb_dw_tile *t, float *mid, int64_t oh) {
     const cb_problem *p = e->p;
     int64_t ctot = p->mid_channels;
     if (mid) return mid + (oh - t->oh0) * (t->ow1 - t->ow0) * ctot + t->c0;
@@ -398,21 +150,21 @@ static float *row_out(const cb_exec *e, const dw_tile *t, float *mid, int64_t oh
 
 /* Stages the input rows of output row oh's window that *next says are not staged yet (in
  * increasing order, each once per task), and points rows at its taps' rows. */
-static void stage_rows(const cb_exec *e, const dw_tile *t, float *ring, int64_t slot, int64_t oh,
+static void stage_rows(const cb_exec *e, const cb_dw_tile *t, float *ring, int64_t slot, int64_t oh,
                        int64_t i0, int64_t i1, int64_t *next, const float **rows) {
     const cb_problem *p = e->p;
-    int64_t n = ring_rows(p), top = oh * p->s_h - p->pad_top, C = p->channels;
+    int64_t n = cb_dw_ring_rows(p), top = oh * p->s_h - p->pad_top, C = p->channels;
     int64_t count = t->ow1 - t->ow0, x0 = t->ow0 * p->s_w - p->pad_left;
     const float *img = e->in + t->n * p->in_plane * C;
     int64_t cs = cb_dw_stage_stride(t->c1 - t->c0), end = top + (i1 - 1) * p->d_h + 1;
     /* From the window's first row, not its first tap's: with a dilation, the first tap
      * inside the input moves back and forth from one output row to the next. */
     for (int64_t ih = cb_max(cb_max(top, 0), *next); ih < end; ih++)
-        cb_dw_stage_row(ring + ring_offset(slot, ih % n), cs, img + ih * p->in_w * C, p->in_w, C,
-                        x0, cb_window_span(p, count), t->c0, t->c1 - t->c0, p->group_out);
+        cb_dw_stage_row(ring + cb_dw_ring_offset(slot, ih % n), cs, img + ih * p->in_w * C, p->in_w,
+                        C, x0, cb_window_span(p, count), t->c0, t->c1 - t->c0, p->group_out);
     *next = cb_max(*next, end);
     for (int64_t i = i0; i < i1; i++)
-        rows[i - i0] = ring + ring_offset(slot, (top + i * p->d_h) % n);
+        rows[i - i0] = ring + cb_dw_ring_offset(slot, (top + i * p->d_h) % n);
 }
 
 /* Bytes [a, a + bytes) toward the L1 cache, to be written, or read once. */
@@ -437,7 +189,7 @@ static int64_t last_row(const cb_problem *p, int64_t oh) {
  * staged), 1 / 2 threads: 3.2 -> 2.4-2.7 ms, 1.8-2.0 -> 1.26-1.41; 8 x 112 x 112 x 64
  * stride 2 (in place): 3.8-4.1 -> 2.4-3.0 ms, 1.5 -> 1.05-1.3. In the cache the same
  * requests cost 10-25%: only here. */
-static void prefetch_next(const cb_exec *e, const dw_tile *t, int64_t oh, int64_t step) {
+static void prefetch_next(const cb_exec *e, const cb_dw_tile *t, int64_t oh, int64_t step) {
     const cb_problem *p = e->p;
     int64_t C = p->channels, count = t->ow1 - t->ow0, x0 = t->ow0 * p->s_w - p->pad_left;
     for (int64_t r = oh + step; r < cb_min(oh + 2 * step, t->oh1); r++)
@@ -453,12 +205,12 @@ static void prefetch_next(const cb_exec *e, const dw_tile *t, int64_t oh, int64_
                        false);
 }
 
-static void run_cl_staged(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
+static void run_cl_staged(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid) {
     const cb_problem *p = e->p;
     int64_t ctot = p->mid_channels, lanes = t->c1 - t->c0, count = t->ow1 - t->ow0;
-    int64_t slot = slot_floats(p, count), next = INT64_MIN, chunk = chunk_of(p, lanes);
+    int64_t slot = cb_dw_slot_floats(p, count), next = INT64_MIN, chunk = chunk_of(p, lanes);
     float *ring = cb_align64(ws);
-    const float **rows = (const float **)(void *)(ring + ring_floats(p, count));
+    const float **rows = (const float **)(void *)(ring + cb_dw_ring_floats(p, count));
     cb_dw_staged g = {.rows = rows,
                       .cs = cb_dw_stage_stride(lanes),
                       .kw = p->k_w,
@@ -473,7 +225,7 @@ static void run_cl_staged(const cb_exec *e, const dw_tile *t, float *ws, float *
         int64_t i0, i1, j0, j1;
         row_range(p, oh, &i0, &i1);
         row_range(p, oh + 1, &j0, &j1);
-        bool pair = pairs(p) && oh + 1 < t->oh1 && i1 - i0 == 3 && j1 - j0 == 3;
+        bool pair = cb_dw_pairs(p) && oh + 1 < t->oh1 && i1 - i0 == 3 && j1 - j0 == 3;
         if (i1 > i0) stage_rows(e, t, ring, slot, oh, i0, i1, &next, rows);
         if (pair) stage_rows(e, t, ring, slot, oh + 1, j0, j1, &next, rows + 1);
         g.nrows = i1 - i0;
@@ -494,7 +246,8 @@ static void run_cl_staged(const cb_exec *e, const dw_tile *t, float *ws, float *
 }
 
 /* channels_last through the plain path, columns [ow0, ow1) of the tile. */
-static void run_cl_plain(const cb_exec *e, const dw_tile *t, int64_t ow0, int64_t ow1, float *mid) {
+static void run_cl_plain(const cb_exec *e, const cb_dw_tile *t, int64_t ow0, int64_t ow1,
+                         float *mid) {
     const cb_problem *p = e->p;
     int64_t ctot = p->mid_channels, C = p->channels, lanes = t->c1 - t->c0;
     int64_t chunk = chunk_of(p, lanes);
@@ -540,7 +293,7 @@ static void inside_columns(const cb_problem *p, int64_t ow0, int64_t ow1, int64_
 
 /* channels_last in place: the inside columns through the lane-vector kernels, the edge
  * columns through the plain path. */
-static void run_cl_in_place(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
+static void run_cl_in_place(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid) {
     const cb_problem *p = e->p;
     int64_t C = p->channels, lanes = t->c1 - t->c0, chunk = chunk_of(p, lanes), lo, hi;
     inside_columns(p, t->ow0, t->ow1, &lo, &hi);
@@ -577,11 +330,11 @@ static void run_cl_in_place(const cb_exec *e, const dw_tile *t, float *ws, float
     if (t->ow1 > hi) run_cl_plain(e, t, hi, t->ow1, mid);
 }
 
-static void run_cf(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
+static void run_cf(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid) {
     const cb_problem *p = e->p;
     int64_t M = p->group_out, ctot = p->mid_channels;
     int64_t rows = t->oh1 - t->oh0, count = t->ow1 - t->ow0, positions = rows * count;
-    cb_dw_window win = window_of(p, rows, count);
+    cb_dw_window win = cb_dw_window_of(rows, count, p->k_h, p->k_w, p->s_h, p->s_w, p->d_h, p->d_w);
     float *buf = cb_align64(ws);
     cb_dw_plane q = {.x = buf,
                      .kh = p->k_h,
@@ -616,18 +369,24 @@ static void run_cf(const cb_exec *e, const dw_tile *t, float *ws, float *mid) {
 
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
     const cb_problem *p = e->p;
-    layout l = layout_of(p, e->params);
-    dw_tile t = locate(p, &l, task, share_shift(p, e->out));
+    cb_dw_layout l = cb_dw_layout_of(p, e->params);
+    cb_dw_tile t = cb_dw_locate(p, &l, task, e->out);
     int64_t positions = (t.oh1 - t.oh0) * (t.ow1 - t.ow0);
-    float *mid = p->has_pointwise ? ws + stage_floats(p, &l) : NULL;
-    if (!last_format(p))
+    float *mid = p->has_pointwise ? ws + cb_dw_stage_floats(p, &l) : NULL;
+    switch (cb_dw_path_of(p)) {
+    case CB_DW_WINDOW:
         run_cf(e, &t, ws, mid);
-    else if (in_place(p))
+        break;
+    case CB_DW_IN_PLACE:
         run_cl_in_place(e, &t, ws, mid);
-    else if (staged(p))
+        break;
+    case CB_DW_STAGED:
         run_cl_staged(e, &t, ws, mid);
-    else
+        break;
+    case CB_DW_PLAIN:
         run_cl_plain(e, &t, t.ow0, t.ow1, mid);
+        break;
+    }
     if (p->has_pointwise)
         cb_pointwise_finish(e, mid, micro_pointwise(p) ? cb_align64(e->shared) : NULL, t.n,
                             t.oh0 * p->out_w + t.ow0, positions);
