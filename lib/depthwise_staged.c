@@ -249,23 +249,25 @@ __attribute__((unused)) VINLINE void all_slide(const cb_dw_staged *g, const int 
     }
 }
 
+/* The 3x3 blocks below hold 9 weight vectors and up to 16 sums: AVX-512's 32 registers, so
+ * they exist in the AVX-512 build alone, as its target (clang checks the asm below against
+ * the function's own target, not the caller's). */
+#ifdef CB_TARGET_V4
+
 /* An input vector loaded into a register, to be reused by every FMA that reads it: left
  * to itself, GCC folds the load into each FMA (126 loads for 36 vectors in a 3x3 pair
- * block), and the load port, not the FMAs, sets the pace. AVX-512 blocks only: "v" names
- * one of its 32 registers. */
-VINLINE vf vload_reg(const float *p) {
+ * block), and the load port, not the FMAs, sets the pace. "v": one of the 32 registers. */
+CB_TARGET_V4 VINLINE vf vload_reg(const float *p) {
     vf v = vload(p);
-#if defined(__GNUC__) && defined(__x86_64__)
     __asm__("" : "+v"(v));
-#endif
     return v;
 }
 
 /* 3x3 windows whose three rows exist, the commonest case: the nine weight vectors of a
  * lane vector stay in registers for the whole row of outputs, so a block of WB outputs
  * is its input loads and 72 FMAs. */
-VINLINE void block3(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int64_t o, const int nw,
-                    const int S, const int D) {
+CB_TARGET_V4 VINLINE void block3(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int64_t o,
+                                 const int nw, const int S, const int D) {
     vf acc[WB];
 #pragma GCC unroll 8
     for (int c = 0; c < nw; c++) acc[c] = b;
@@ -287,9 +289,8 @@ VINLINE void block3(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int64_
 
 /* Blocks of nw outputs (the last one overlapping the one before), lane vectors
  * outermost. */
-/* Only the AVX-512 build calls it. */
-__attribute__((unused)) VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S,
-                                                const int D) {
+CB_TARGET_V4 VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S,
+                                     const int D) {
     for (int64_t o = 0;; o += VL) {
         if (o + VL > g->lanes) o = g->lanes - VL;
         vf wv[9];
@@ -310,8 +311,8 @@ __attribute__((unused)) VINLINE void all_block3(const cb_dw_staged *g, const int
 
 /* Two output rows at once (3x3, stride and dilation 1): the four staged rows are loaded
  * once for both, a third fewer loads per FMA than two single rows. */
-VINLINE void block3x2(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int64_t o,
-                      const int nw) {
+CB_TARGET_V4 VINLINE void block3x2(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int64_t o,
+                                   const int nw) {
     vf a0[WB], a1[WB];
 #pragma GCC unroll 8
     for (int c = 0; c < nw; c++) a0[c] = a1[c] = b;
@@ -334,8 +335,7 @@ VINLINE void block3x2(const cb_dw_staged *g, const vf *wv, vf b, int64_t t, int6
     store_at(g, g->out2, t, o, a1, nw);
 }
 
-/* Only the AVX-512 build calls it. */
-__attribute__((unused)) VINLINE void all_block3x2(const cb_dw_staged *g, const int nw) {
+CB_TARGET_V4 VINLINE void all_block3x2(const cb_dw_staged *g, const int nw) {
     for (int64_t o = 0;; o += VL) {
         if (o + VL > g->lanes) o = g->lanes - VL;
         vf wv[9];
@@ -356,7 +356,6 @@ __attribute__((unused)) VINLINE void all_block3x2(const cb_dw_staged *g, const i
  * vectors in two or four registers each they would spill and cost the AVX2 and baseline
  * builds ten times the code and compile time, so only an AVX-512 build has them, and only
  * for the common strides and dilations. */
-#ifdef CB_TARGET_V4
 CB_TARGET_V4 static void staged_v4(const cb_dw_staged *in) {
     cb_dw_staged own = *in, *g = &own; /* as in staged_any_cpu */
     /* Blocks of 7 where they compute fewer outputs than blocks of 8 (overlapping at the
