@@ -6,7 +6,7 @@
 #include "depthwise_kernels.h"
 
 enum {
-    VEC = CB_DW_VEC,
+    VEC = 16,        /* floats per vector of the kernels: channel shares are multiples */
     SHARE = 2 * VEC, /* the fewest channels worth a task of their own */
     MIN_SEG = 64,    /* the fewest columns worth a task of their own */
     ALIGN = CB_DW_ALIGN,

@@ -7,10 +7,7 @@
 
 #include "convblas_internal.h"
 
-enum {
-    CB_DW_VEC = 16,  /* floats per vector of the kernels: channel shares are multiples */
-    CB_DW_ALIGN = 16 /* floats of slack to start a buffer on a 64-byte boundary */
-};
+enum { CB_DW_ALIGN = 16 }; /* floats of slack to start a buffer on a 64-byte boundary */
 
 /* How a task's input reaches the kernels. channels_last: the lane-vector kernels read rows
  * staged into a ring (STAGED) or the input itself (IN_PLACE), or the plain path runs (PLAIN:
