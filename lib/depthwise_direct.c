@@ -310,20 +310,27 @@ static void run_cl_in_place(const cb_exec *e, const cb_dw_tile *t, float *ws, fl
     g.bias = !p->has_pointwise && p->use_bias ? e->bias + t->c0 : NULL;
     g.clamp = clamp_of(p, &g.lo, &g.hi);
     const float *img = e->in + t->n * p->in_plane * C;
-    for (int64_t oh = t->oh0; oh < t->oh1; oh++) {
-        int64_t i0, i1, top = oh * p->s_h - p->pad_top;
+    for (int64_t oh = t->oh0; oh < t->oh1; oh += g.out2 ? 2 : 1) {
+        int64_t i0, i1, j0, j1, top = oh * p->s_h - p->pad_top;
         row_range(p, oh, &i0, &i1);
-        for (int64_t i = i0; i < i1; i++) rows[i - i0] = img + (top + i * p->d_h) * p->in_w * C;
+        row_range(p, oh + 1, &j0, &j1);
+        bool pair = cb_dw_pairs(p) && oh + 1 < t->oh1 && i1 - i0 == 3 && j1 - j0 == 3;
+        for (int64_t i = i0; i < i1 + pair; i++)
+            rows[i - i0] = img + (top + i * p->d_h) * p->in_w * C;
         g.nrows = i1 - i0;
         g.w = e->kernel + i0 * p->k_w * C + t->c0;
         float *out = row_out(e, t, mid, oh) + (lo - t->ow0) * C;
-        if (e->params->prefetch && !mid) prefetch_next(e, t, oh, 1);
+        float *below = pair ? row_out(e, t, mid, oh + 1) + (lo - t->ow0) * C : NULL;
+        if (e->params->prefetch && !mid) prefetch_next(e, t, oh, pair ? 2 : 1);
         for (int64_t a = lo; a < hi; a += g.count) {
             g.count = cb_min(chunk, hi - a);
             g.x_off = (a * p->s_w - p->pad_left) * C + t->c0;
             g.out = out + (a - lo) * C;
+            g.out2 = below ? below + (a - lo) * C : NULL;
             cb_dw_cl_staged(&g);
-            if (!mid && !fused(p)) activate(p, g.out, g.count, lanes, C);
+            if (mid || fused(p)) continue;
+            activate(p, g.out, g.count, lanes, C);
+            if (below) activate(p, g.out2, g.count, lanes, C);
         }
     }
     if (lo > t->ow0) run_cl_plain(e, t, t->ow0, lo, mid);
@@ -373,7 +380,7 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
     cb_dw_tile t = cb_dw_locate(p, &l, task, e->out);
     int64_t positions = (t.oh1 - t.oh0) * (t.ow1 - t.ow0);
     float *mid = p->has_pointwise ? ws + cb_dw_stage_floats(p, &l) : NULL;
-    switch (cb_dw_path_of(p)) {
+    switch (cb_dw_path_at(p, e->in)) {
     case CB_DW_WINDOW:
         run_cf(e, &t, ws, mid);
         break;

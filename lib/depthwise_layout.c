@@ -35,17 +35,39 @@ static bool vectored(const cb_problem *p) {
            (p->k_h - 1) * p->d_h < (1 << 16);
 }
 
-/* In place where that beats staging: each input vector feeds few FMAs or the window is one
- * row (copying costs more than unaligned loads), the pixels of a block do not crowd a few L1
- * sets, one channel per lane. Measured: 2D stride 1 (3x3, 128 and 144 channels) staged 10-35%
- * faster; 2D stride 2 in place 15-25%; one-row windows in place 0-35% (mamba_dw 980 -> 620 us). */
+/* 3x3 of stride 1, channels in whole vectors (every pixel aligned alike) over 4 L1 sets or
+ * more: the 3x3 blocks keep the nine weights in registers and read the input in place as
+ * fast as from a staged copy, and staging was a quarter of the time (deeplab_dw). Measured,
+ * 1 thread, input and output on a cache line, staged -> in place: 33x33x320 dilation 2
+ * 122 -> 98 us, 56x56x128 123 -> 99, 112x112x32 126 -> 97, 28x28x256 62 -> 53; 512
+ * channels (2 sets) 31 -> 41, 1024 (1 set) 21 -> 38. */
+static bool three_in_place(const cb_problem *p) {
+    return p->k_h == 3 && p->k_w == 3 && p->s_h == 1 && p->s_w == 1 && p->channels % VEC == 0 &&
+           cb_dw_pixel_sets(p->channels) >= 4;
+}
+
+/* In place where that beats staging: each input vector feeds few FMAs, the window is one row
+ * (copying costs more than unaligned loads) or a 3x3 block reads it, the pixels of a block
+ * do not crowd a few L1 sets, one channel per lane. Measured: 2D stride 2 in place 15-25%
+ * faster; one-row windows 0-35% (mamba_dw 980 -> 620 us). */
 static bool in_place(const cb_problem *p) {
     if (!vectored(p) || p->group_out != 1) return false;
     int64_t sets = cb_dw_pixel_sets(p->channels);
     /* Beyond a group of 4 taps the groups reload lines that crowded sets evicted: quartz_c2's
      * 87 taps on 512 channels took 1025 us in place, 475 staged. */
     bool reloads = p->k_w > 4;
-    return (p->k_h == 1 && sets >= (reloads ? 8 : 2)) || (p->s_w > 1 && sets >= 8);
+    return (p->k_h == 1 && sets >= (reloads ? 8 : 2)) || (p->s_w > 1 && sets >= 8) ||
+           three_in_place(p);
+}
+
+/* The 3x3 layers in place whose input the kernels cannot read by whole cache lines where it
+ * does not start one: 2 or 3 lane vectors, every one then across two lines (with more, the
+ * kernels shift the vectors onto the lines for the cost of one vector more). Measured, input
+ * and output 16 bytes past a line (as malloc gives), in place against staged: 112x112x32
+ * 152 against 131 us, 80x80x48 108 against 101; 64x64x64 82 against 87, 56x56x128 115
+ * against 132, 112x112x16 57 against 69. */
+static bool staged_unless_aligned(const cb_problem *p) {
+    return in_place(p) && three_in_place(p) && p->channels >= 2 * VEC && p->channels < 4 * VEC;
 }
 
 static bool staged(const cb_problem *p) {
@@ -57,6 +79,16 @@ cb_dw_path cb_dw_path_of(const cb_problem *p) {
            : in_place(p)           ? CB_DW_IN_PLACE
            : staged(p)             ? CB_DW_STAGED
                                    : CB_DW_PLAIN;
+}
+
+cb_dw_path cb_dw_path_at(const cb_problem *p, const float *in) {
+    bool aligned = (uintptr_t)in % 64 == 0;
+    return !aligned && staged_unless_aligned(p) ? CB_DW_STAGED : cb_dw_path_of(p);
+}
+
+/* Whether a task may stage its rows: the workspace has room for the ring. */
+static bool may_stage(const cb_problem *p) {
+    return staged(p) || staged_unless_aligned(p);
 }
 
 /* 3x3 windows of stride and dilation 1 run two output rows at once (depthwise_staged.c). */
@@ -95,9 +127,9 @@ static cb_dw_window window_of(const cb_problem *p, int64_t rows, int64_t count) 
 int64_t cb_dw_stage_floats(const cb_problem *p, const layout *l) {
     if (cb_dw_channels_last(p)) {
         if (!vectored(p)) return 0;
-        if (in_place(p)) return 2 * p->k_h + ALIGN;
-        int64_t ring = cb_dw_ring_floats(p, l->seg);
         int64_t pointers = 2 * (p->k_h + 1); /* rows of a pair of windows, as floats */
+        if (!may_stage(p)) return pointers + ALIGN;
+        int64_t ring = cb_dw_ring_floats(p, l->seg);
         return ring > INT64_MAX - pointers - ALIGN ? INT64_MAX : ring + pointers + ALIGN;
     }
     /* A window over 2^28 floats (1 GiB; a huge dilation stages the skipped columns too)
@@ -126,7 +158,7 @@ static bool cache_sized(const cb_problem *p, const layout *l) {
     int64_t least = cb_min(cb_mul_sat(4, cb_window_span(p, 1)), p->out_w);
     /* A ring of several rows stays whole (within the budget): cutting its rows short would
      * stage every row again for each piece. */
-    if (staged(p))
+    if (may_stage(p))
         return p->k_h > 1 || cb_mul_sat(cb_dw_ring_rows(p), cb_dw_slot_floats(p, l->seg)) <=
                                  cb_max(STAGE_FLOATS, cb_mul_sat(cb_dw_ring_rows(p),
                                                                  cb_dw_slot_floats(p, least)));

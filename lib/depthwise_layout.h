@@ -16,6 +16,9 @@ enum { CB_DW_ALIGN = 16 }; /* floats of slack to start a buffer on a 64-byte bou
 typedef enum { CB_DW_PLAIN, CB_DW_IN_PLACE, CB_DW_STAGED, CB_DW_WINDOW } cb_dw_path;
 
 cb_dw_path cb_dw_path_of(const cb_problem *p);
+/* The path for the input at `in`: path_of's, or STAGED where the kernels could not read the
+ * input in place by whole cache lines (the workspace has room for either). */
+cb_dw_path cb_dw_path_at(const cb_problem *p, const float *in);
 
 static inline bool cb_dw_channels_last(const cb_problem *p) {
     return p->format == CONVBLAS_CHANNELS_LAST;

@@ -118,6 +118,23 @@ VINLINE void store(const cb_dw_staged *g, int64_t t, int64_t o, vf *acc, const i
     store_at(g, g->out, t, o, acc, nw);
 }
 
+/* In place, lanes before the first whose loads start a cache line (every pixel has the
+ * same alignment when the channels are whole lines): the caller's buffers may be aligned to
+ * 16 bytes only (malloc's), and a vector across two lines costs two loads. 0 when staged. */
+VINLINE int64_t lane_head(const cb_dw_staged *g) {
+    if (!g->in_place || g->nrows == 0) return 0;
+    uintptr_t at = (uintptr_t)(g->rows[0] + g->x_off) % 64;
+    return (int64_t)((64 - at) % 64 / sizeof(float)) % VL;
+}
+
+/* The lane vector after o: lane `head` after lane 0, whole vectors from there, the last
+ * moved back to end at the last lane (it overlaps the one before and writes the same values
+ * again). The caller stops after the vector that ends at the last lane. */
+VINLINE int64_t next_lanes(const cb_dw_staged *g, int64_t o, int64_t head) {
+    int64_t n = o < head ? head : o + VL;
+    return n + VL > g->lanes ? g->lanes - VL : n;
+}
+
 /* nw outputs from t, lanes [o, o + VL), any stride and dilation: per tap, one weight
  * vector and nw input loads. */
 VINLINE void block_taps(const cb_dw_staged *g, int64_t t, int64_t o, const int nw) {
@@ -140,12 +157,12 @@ VINLINE void block_taps(const cb_dw_staged *g, int64_t t, int64_t o, const int n
 /* Every block of nw outputs and VL lanes: an output block or lane vector that would pass
  * the end is moved back to overlap the one before (it writes the same values again). */
 VINLINE void all_taps(const cb_dw_staged *g, const int nw) {
+    int64_t head = lane_head(g);
     for (int64_t t = 0;; t += nw) {
         if (t + nw > g->count) t = g->count - nw;
-        for (int64_t o = 0;; o += VL) {
-            if (o + VL > g->lanes) o = g->lanes - VL;
+        for (int64_t o = 0;; o = next_lanes(g, o, head)) {
             block_taps(g, t, o, nw);
-            if (o + VL == g->lanes) break;
+            if (o + VL >= g->lanes) break;
         }
         if (t + nw == g->count) break;
     }
@@ -238,12 +255,12 @@ VINLINE void block_slide(const cb_dw_staged *g, int64_t t, int64_t o, const int 
 /* Only the AVX-512 build calls it. */
 __attribute__((unused)) VINLINE void all_slide(const cb_dw_staged *g, const int nw, const int S,
                                                const int D) {
+    int64_t head = lane_head(g);
     for (int64_t t = 0;; t += nw) {
         if (t + nw > g->count) t = g->count - nw;
-        for (int64_t o = 0;; o += VL) {
-            if (o + VL > g->lanes) o = g->lanes - VL;
+        for (int64_t o = 0;; o = next_lanes(g, o, head)) {
             block_slide(g, t, o, nw, S, D);
-            if (o + VL == g->lanes) break;
+            if (o + VL >= g->lanes) break;
         }
         if (t + nw == g->count) break;
     }
@@ -291,8 +308,8 @@ CB_TARGET_V4 VINLINE void block3(const cb_dw_staged *g, const vf *wv, vf b, int6
  * outermost. */
 CB_TARGET_V4 VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S,
                                      const int D) {
-    for (int64_t o = 0;; o += VL) {
-        if (o + VL > g->lanes) o = g->lanes - VL;
+    int64_t head = lane_head(g);
+    for (int64_t o = 0;; o = next_lanes(g, o, head)) {
         vf wv[9];
 #pragma GCC unroll 9
         for (int k = 0; k < 9; k++) wv[k] = vload(g->w + k * g->w_tap + o);
@@ -305,7 +322,7 @@ CB_TARGET_V4 VINLINE void all_block3(const cb_dw_staged *g, const int nw, const 
             block3(g, wv, b, g->count - WS, o, WS, S, D);
         else if (t < g->count)
             block3(g, wv, b, g->count - nw, o, nw, S, D);
-        if (o + VL == g->lanes) break;
+        if (o + VL >= g->lanes) break;
     }
 }
 
@@ -336,8 +353,8 @@ CB_TARGET_V4 VINLINE void block3x2(const cb_dw_staged *g, const vf *wv, vf b, in
 }
 
 CB_TARGET_V4 VINLINE void all_block3x2(const cb_dw_staged *g, const int nw) {
-    for (int64_t o = 0;; o += VL) {
-        if (o + VL > g->lanes) o = g->lanes - VL;
+    int64_t head = lane_head(g);
+    for (int64_t o = 0;; o = next_lanes(g, o, head)) {
         vf wv[9];
 #pragma GCC unroll 9
         for (int k = 0; k < 9; k++) wv[k] = vload(g->w + k * g->w_tap + o);
@@ -348,7 +365,7 @@ CB_TARGET_V4 VINLINE void all_block3x2(const cb_dw_staged *g, const int nw) {
             block3x2(g, wv, b, g->count - WS, o, WS);
         else if (t < g->count)
             block3x2(g, wv, b, g->count - nw, o, nw);
-        if (o + VL == g->lanes) break;
+        if (o + VL >= g->lanes) break;
     }
 }
 
@@ -360,10 +377,12 @@ CB_TARGET_V4 static void staged_v4(const cb_dw_staged *in) {
     cb_dw_staged own = *in, *g = &own; /* as in staged_any_cpu */
     /* Blocks of 7 where they compute fewer outputs than blocks of 8 (overlapping at the
      * end) would: rows of 7, 14 or 28 (the last stages of MobileNets and EfficientNets). */
-    /* The 3x3 blocks run lanes outermost (the weights stay in registers along a row):
-     * right for staged rows, but in place they would read every pixel in slices
-     * (mbv1_dw112s2: 125 us that way, 100 us with lanes innermost). */
-    bool three = g->kw == 3 && g->nrows == 3 && !g->in_place, s1d1 = g->s == 1 && g->d == 1;
+    /* The 3x3 blocks run lanes outermost (the weights stay in registers along a row): in
+     * place they read every pixel in slices, right at stride 1 (depthwise_layout.c's
+     * in_place) but not at stride 2 (mbv1_dw112s2: 125 us that way, 100 us with lanes
+     * innermost). */
+    bool three = g->kw == 3 && g->nrows == 3 && (!g->in_place || g->s == 1);
+    bool s1d1 = g->s == 1 && g->d == 1;
     bool sevens = g->count >= 7 && (g->count + 6) / 7 * 7 < (g->count + WB - 1) / WB * WB;
     if (g->out2) {
         if (three && sevens && s1d1)

@@ -90,6 +90,72 @@ static void beyond_cache(tu_stats *st) {
     }
 }
 
+/* A copy of n floats `shift` floats past a 64-byte boundary, in a buffer with room for 16
+ * more; *base is what to free. */
+static float *shifted_copy(const float *src, size_t n, int64_t shift, float **base) {
+    size_t bytes = ((n + 32) * sizeof(float) + 63) / 64 * 64;
+    *base = aligned_alloc(64, bytes);
+    if (!*base) {
+        fprintf(stderr, "test: out of memory\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < bytes / sizeof(float); i++) (*base)[i] = -7.0f;
+    if (src) memcpy(*base + shift, src, n * sizeof(float));
+    return *base + shift;
+}
+
+/* depthwise_direct reads 3x3 layers of stride 1 in place, its lane vectors shifted onto the
+ * input's cache lines, or stages them where the input starts off a line and the channels
+ * are 2 or 3 vectors: input and output at several offsets from a line, against the
+ * reference, nothing written outside the output. */
+static void alignments(tu_stats *st) {
+    static const int64_t channels[] = {16, 32, 48, 64, 80, 144, 320};
+    static const int64_t shifts[][2] = {{0, 0}, {4, 4}, {1, 0}, {0, 7}, {12, 3}, {8, 15}};
+    tu_rng r;
+    tu_rng_seed(&r, 4242);
+    for (size_t c = 0; c < sizeof channels / sizeof *channels; c++)
+        for (int64_t dil = 1; dil <= 2; dil++)
+            for (size_t k = 0; k < sizeof shifts / sizeof *shifts; k++) {
+                convblas_layer_desc d = {.op = CONVBLAS_DEPTHWISE,
+                                         .rank = 2,
+                                         .kernel_size = {3, 3},
+                                         .dilation_rate = {dil, dil},
+                                         .padding = CONVBLAS_SAME,
+                                         .activation = CONVBLAS_RELU6,
+                                         .use_bias = true};
+                convblas_shape in = {.batch = 2, .spatial = {9, 13}, .channels = channels[c]};
+                tu_data t;
+                if (tu_data_make(&t, &d, &in, &r) != CONVBLAS_OK) continue;
+                int threads = (int)(k % 2) + 1;
+                convblas_plan *plan = NULL;
+                convblas_plan_options o = {.strategy = "depthwise_direct", .threads = threads};
+                convblas_status ps = convblas_plan_create(&plan, &d, &in, &o);
+                CHECKF(ps == CONVBLAS_OK, "%s", convblas_last_error());
+                float *xb, *yb, *x = shifted_copy(t.x, t.sz.input, shifts[k][0], &xb);
+                float *y = shifted_copy(NULL, t.sz.output, shifts[k][1], &yb);
+                convblas_status es = convblas_execute(plan, x, &t.w, y, NULL);
+                size_t worst = 0;
+                double err = es == CONVBLAS_OK ? tu_rel_error(y, t.ref, t.sz.output, &worst) : 1.0;
+                bool outside = false;
+                for (int64_t i = 0; i < shifts[k][1]; i++) outside |= yb[i] != -7.0f;
+                for (int64_t i = 0; i < 16; i++) outside |= y[t.sz.output + (size_t)i] != -7.0f;
+                CHECKF(es == CONVBLAS_OK && err <= TU_TOLERANCE && !outside,
+                       "%lld channels, dilation %lld, input %lld and output %lld floats past "
+                       "a line, %d threads: %s, error %.3g at %zu%s",
+                       (long long)channels[c], (long long)dil, (long long)shifts[k][0],
+                       (long long)shifts[k][1], threads, convblas_status_name(es), err, worst,
+                       outside ? ", wrote outside the output" : "");
+                tu_tally(st, tu_strategy_index("depthwise_direct"),
+                         es == CONVBLAS_OK && err <= TU_TOLERANCE && !outside ? TU_RUN_OK
+                                                                              : TU_RUN_FAIL,
+                         err);
+                free(xb);
+                free(yb);
+                convblas_plan_destroy(plan);
+                tu_data_free(&t);
+            }
+}
+
 int main(int argc, char **argv) {
     long cases = argc > 1 ? atol(argv[1]) : 400;
     tu_rng r;
@@ -114,6 +180,7 @@ int main(int argc, char **argv) {
         run++;
     }
     beyond_cache(&st);
+    alignments(&st);
     for (int s = 0; s <= convblas_strategy_count(); s++)
         printf("  %-18s executed %5ld  unsupported %5ld  failed %ld\n",
                s < convblas_strategy_count() ? convblas_strategy_name(s) : "(planner)",
