@@ -1,6 +1,6 @@
 /* depthwise_direct: a direct, vectorized depthwise convolution (not BLAS). channels_last:
- * SIMD across channels, each input row copied once into a ring of staged rows
- * (depthwise_staged.c; the input is read in place only where staging does not apply).
+ * SIMD across channels, the input read in place or each input row copied once into a ring
+ * of staged rows (depthwise_staged.c; depthwise_layout.c says which).
  * channels_first: SIMD across columns, each channel's rows copied into a zero-padded
  * window (depthwise_kernels.c). Bias, relu and relu6 are applied in the kernels' registers;
  * other activations right after, on the tile still in cache. SEPARABLE runs the depthwise
@@ -283,20 +283,12 @@ static void run_cl_plain(const cb_exec *e, const cb_dw_tile *t, int64_t ow0, int
     }
 }
 
-/* The columns [*lo, *hi) of [ow0, ow1) whose window lies inside the input. */
-static void inside_columns(const cb_problem *p, int64_t ow0, int64_t ow1, int64_t *lo,
-                           int64_t *hi) {
-    int64_t room = p->in_w - 1 - (p->k_w - 1) * p->d_w + p->pad_left; /* last start inside */
-    *lo = cb_min(cb_max(cb_ceil_div(p->pad_left, p->s_w), ow0), ow1);
-    *hi = cb_max(cb_min(room < 0 ? 0 : room / p->s_w + 1, ow1), *lo);
-}
-
-/* channels_last in place: the inside columns through the lane-vector kernels, the edge
- * columns through the plain path. */
+/* channels_last in place, through the lane-vector kernels (which skip the taps in the
+ * padding). */
 static void run_cl_in_place(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid) {
     const cb_problem *p = e->p;
-    int64_t C = p->channels, lanes = t->c1 - t->c0, chunk = chunk_of(p, lanes), lo, hi;
-    inside_columns(p, t->ow0, t->ow1, &lo, &hi);
+    int64_t C = p->channels, lanes = t->c1 - t->c0, chunk = chunk_of(p, lanes);
+    int64_t count = t->ow1 - t->ow0;
     const float **rows = (const float **)(void *)cb_align64(ws);
     cb_dw_staged g = {.rows = rows,
                       .in_place = true,
@@ -306,7 +298,8 @@ static void run_cl_in_place(const cb_exec *e, const cb_dw_tile *t, float *ws, fl
                       .d = p->d_w,
                       .w_tap = C,
                       .out_col = C,
-                      .lanes = lanes};
+                      .lanes = lanes,
+                      .in_w = p->in_w};
     g.bias = !p->has_pointwise && p->use_bias ? e->bias + t->c0 : NULL;
     g.clamp = clamp_of(p, &g.lo, &g.hi);
     const float *img = e->in + t->n * p->in_plane * C;
@@ -319,22 +312,20 @@ static void run_cl_in_place(const cb_exec *e, const cb_dw_tile *t, float *ws, fl
             rows[i - i0] = img + (top + i * p->d_h) * p->in_w * C;
         g.nrows = i1 - i0;
         g.w = e->kernel + i0 * p->k_w * C + t->c0;
-        float *out = row_out(e, t, mid, oh) + (lo - t->ow0) * C;
-        float *below = pair ? row_out(e, t, mid, oh + 1) + (lo - t->ow0) * C : NULL;
+        float *out = row_out(e, t, mid, oh), *below = pair ? row_out(e, t, mid, oh + 1) : NULL;
         if (e->params->prefetch && !mid) prefetch_next(e, t, oh, pair ? 2 : 1);
-        for (int64_t a = lo; a < hi; a += g.count) {
-            g.count = cb_min(chunk, hi - a);
-            g.x_off = (a * p->s_w - p->pad_left) * C + t->c0;
-            g.out = out + (a - lo) * C;
-            g.out2 = below ? below + (a - lo) * C : NULL;
+        for (int64_t a = 0; a < count; a += g.count) {
+            g.count = cb_min(chunk, count - a);
+            g.x0 = (t->ow0 + a) * p->s_w - p->pad_left;
+            g.x_off = g.x0 * C + t->c0;
+            g.out = out + a * C;
+            g.out2 = below ? below + a * C : NULL;
             cb_dw_cl_staged(&g);
             if (mid || fused(p)) continue;
             activate(p, g.out, g.count, lanes, C);
             if (below) activate(p, g.out2, g.count, lanes, C);
         }
     }
-    if (lo > t->ow0) run_cl_plain(e, t, t->ow0, lo, mid);
-    if (t->ow1 > hi) run_cl_plain(e, t, hi, t->ow1, mid);
 }
 
 static void run_cf(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid) {

@@ -3,9 +3,9 @@
  * GCC/Clang vector extensions and compiled for AVX-512, AVX2 and baseline x86-64
  * (target_clones): the loader picks the best the CPU has, at run time.
  *
- * channels_last here is the edge columns of the in-place path and the rare layers that
- * cannot be staged (a window wider than any workspace): one column at a time with the
- * taps outside the input skipped, PG channel vectors together to keep their FMA chains
+ * channels_last here is the rare layers the lane-vector kernels do not take (fewer channels
+ * than a vector, a window wider than any workspace): one column at a time with the taps
+ * outside the input skipped, PG channel vectors together to keep their FMA chains
  * independent. */
 #include "depthwise_kernels.h"
 

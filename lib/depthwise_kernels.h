@@ -41,9 +41,14 @@ typedef struct cb_dw_staged {
     /* NULL, or the output row below (stride 1, dilation 1 vertically): the same sums from
      * rows[1..nrows], which has one more entry. */
     float *out2;
-    /* rows are the input itself, read in place (not 64-byte aligned, pixels as wide as
-     * the channels): lanes go innermost, so that a block's pixels stream in whole. */
+    /* rows are the input itself, read in place (aligned as the caller's buffer is, pixels
+     * as wide as the channels): lanes go innermost, so that a block's pixels stream in
+     * whole, but in the 3x3 blocks of stride 1, whose weights stay in registers. */
     bool in_place;
+    /* In place: the input column of output 0's first tap (negative in the padding) and the
+     * row's columns. Taps outside [0, in_w) are skipped: x_off + (t * s + j * d) * cs is
+     * then read only where x0 + t * s + j * d is a column of the row. */
+    int64_t x0, in_w;
 } cb_dw_staged;
 
 void cb_dw_cl_staged(const cb_dw_staged *g);

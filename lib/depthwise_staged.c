@@ -11,6 +11,7 @@
  * vector. */
 #include "depthwise_kernels.h"
 
+#include "convblas_internal.h"
 #include "simd.h"
 
 #include <stdbool.h>
@@ -123,7 +124,8 @@ VINLINE void store(const cb_dw_staged *g, int64_t t, int64_t o, vf *acc, const i
  * 16 bytes only (malloc's), and a vector across two lines costs two loads. 0 when staged. */
 VINLINE int64_t lane_head(const cb_dw_staged *g) {
     if (!g->in_place || g->nrows == 0) return 0;
-    uintptr_t at = (uintptr_t)(g->rows[0] + g->x_off) % 64;
+    /* x_off may be negative (an edge column's window starts before the row) */
+    uintptr_t at = ((uintptr_t)g->rows[0] + (uintptr_t)g->x_off * sizeof(float)) % 64;
     return (int64_t)((64 - at) % 64 / sizeof(float)) % VL;
 }
 
@@ -157,7 +159,7 @@ VINLINE void block_taps(const cb_dw_staged *g, int64_t t, int64_t o, const int n
 /* Every block of nw outputs and VL lanes: an output block or lane vector that would pass
  * the end is moved back to overlap the one before (it writes the same values again). */
 VINLINE void all_taps(const cb_dw_staged *g, const int nw) {
-    int64_t head = lane_head(g);
+    int64_t head = 0; /* lanes innermost: a block reads whole pixels, lines shared */
     for (int64_t t = 0;; t += nw) {
         if (t + nw > g->count) t = g->count - nw;
         for (int64_t o = 0;; o = next_lanes(g, o, head)) {
@@ -187,8 +189,82 @@ static void single_rows(const cb_dw_staged *g, void (*run)(const cb_dw_staged *)
     run(&row);
 }
 
+/* ---- in place: the columns whose window crosses an end of the input row ------------- */
+
+/* The columns [*lo, *hi) whose window lies inside the input row: all when staged (the
+ * padding is in the staged rows). */
+static void columns_inside(const cb_dw_staged *g, int64_t *lo, int64_t *hi) {
+    if (!g->in_place) {
+        *lo = 0, *hi = g->count;
+        return;
+    }
+    cb_steps_inside(g->x0, g->s, g->in_w - (g->kw - 1) * g->d, g->count, lo, hi);
+}
+
+/* Output t, lanes [o, o + nv VL), with the taps outside the input row skipped. Offsets are
+ * summed before they touch a pointer: the window may start before the row. */
+VINLINE void block_clipped(const cb_dw_staged *g, int64_t t, int64_t o, const int nv) {
+    vf acc[WS];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) acc[v] = g->bias ? vload(g->bias + o + v * VL) : vsplat(0.0f);
+    int64_t j0, j1;
+    cb_steps_inside(g->x0 + t * g->s, g->d, g->in_w, g->kw, &j0, &j1);
+    for (int64_t i = 0; i < g->nrows; i++)
+        for (int64_t j = j0; j < j1; j++) {
+            const float *x = g->rows[i] + (g->x_off + (t * g->s + j * g->d) * g->cs + o);
+            const float *w = g->w + (i * g->kw + j) * g->w_tap + o;
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) acc[v] += vload(x + v * VL) * vload(w + v * VL);
+        }
+    float *out = g->out + t * g->out_col + o;
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) acc[v] = finish(g, acc[v]);
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++) vstore(out + v * VL, acc[v]);
+}
+
+/* Columns [t0, t1), lanes innermost (whole pixels, as the kernels that leave them here
+ * read), WS vectors at a time for as many independent sums. */
+SIMD_CLONES
+static void clipped_columns(const cb_dw_staged *g, int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+        int64_t o = 0;
+        for (; o + WS * VL <= g->lanes; o += WS * VL) block_clipped(g, t, o, WS);
+        for (; o < g->lanes; o += VL)
+            block_clipped(g, t, o + VL <= g->lanes ? o : g->lanes - VL, 1);
+    }
+}
+
+/* In place: columns [0, lo) and [hi, count) clipped, of out and of out2 (from rows[1..]),
+ * then `run` on columns [lo, hi). */
+static void split_edges(const cb_dw_staged *g, int64_t lo, int64_t hi,
+                        void (*run)(const cb_dw_staged *)) {
+    cb_dw_staged part = *g;
+    part.out2 = NULL;
+    for (int k = 0; k < (g->out2 ? 2 : 1); k++) {
+        part.rows = g->rows + k;
+        part.out = k ? g->out2 : g->out;
+        if (lo > 0) clipped_columns(&part, 0, lo);
+        if (hi < g->count) clipped_columns(&part, hi, g->count);
+    }
+    if (hi == lo) return;
+    part = *g;
+    part.count = hi - lo;
+    part.x0 += lo * g->s;
+    part.x_off += lo * g->s * g->cs;
+    part.out += lo * g->out_col;
+    if (g->out2) part.out2 += lo * g->out_col;
+    run(&part);
+}
+
 SIMD_CLONES
 static void staged_any_cpu(const cb_dw_staged *g) {
+    int64_t lo, hi;
+    columns_inside(g, &lo, &hi);
+    if (lo > 0 || hi < g->count) {
+        split_edges(g, lo, hi, staged_any_cpu);
+        return;
+    }
     if (g->out2) {
         single_rows(g, staged_any_cpu);
         return;
@@ -255,7 +331,7 @@ VINLINE void block_slide(const cb_dw_staged *g, int64_t t, int64_t o, const int 
 /* Only the AVX-512 build calls it. */
 __attribute__((unused)) VINLINE void all_slide(const cb_dw_staged *g, const int nw, const int S,
                                                const int D) {
-    int64_t head = lane_head(g);
+    int64_t head = 0; /* as in all_taps */
     for (int64_t t = 0;; t += nw) {
         if (t + nw > g->count) t = g->count - nw;
         for (int64_t o = 0;; o = next_lanes(g, o, head)) {
@@ -290,7 +366,7 @@ CB_TARGET_V4 VINLINE void block3(const cb_dw_staged *g, const vf *wv, vf b, int6
     for (int c = 0; c < nw; c++) acc[c] = b;
 #pragma GCC unroll 3
     for (int i = 0; i < 3; i++) {
-        const float *x = g->rows[i] + g->x_off + t * S * g->cs + o;
+        const float *x = g->rows[i] + (g->x_off + t * S * g->cs + o);
 #pragma GCC unroll 32
         for (int u = 0; u <= (nw - 1) * S + 2 * D; u++) {
             vf xv = vload_reg(x + u * g->cs);
@@ -304,24 +380,45 @@ CB_TARGET_V4 VINLINE void block3(const cb_dw_staged *g, const vf *wv, vf b, int6
     store(g, t, o, acc, nw);
 }
 
-/* Blocks of nw outputs (the last one overlapping the one before), lane vectors
- * outermost. */
-CB_TARGET_V4 VINLINE void all_block3(const cb_dw_staged *g, const int nw, const int S,
-                                     const int D) {
+/* In place, column t whose window crosses an end of the row (rows and out: of the upper or
+ * the lower row of a pair): the taps outside are skipped, the weights are wv. */
+CB_TARGET_V4 VINLINE void block3_clipped(const cb_dw_staged *g, const float *const *rows,
+                                         float *out, const vf *wv, vf b, int64_t t, int64_t o,
+                                         const int S, const int D) {
+    vf acc[1] = {b};
+    int64_t j0, j1;
+    cb_steps_inside(g->x0 + t * S, D, g->in_w, 3, &j0, &j1);
+    /* j runs over constants, tested against [j0, j1): wv indexed by a variable would go to
+     * the stack, and every block with it. */
+#pragma GCC unroll 3
+    for (int i = 0; i < 3; i++)
+#pragma GCC unroll 3
+        for (int j = 0; j < 3; j++)
+            if (j >= j0 && j < j1)
+                acc[0] += vload(rows[i] + (g->x_off + (t * S + j * D) * g->cs + o)) * wv[i * 3 + j];
+    store_at(g, out, t, o, acc, 1);
+}
+
+/* Columns [lo, hi) in blocks of nw outputs (the last one overlapping the one before), the
+ * others clipped, lane vectors outermost. */
+CB_TARGET_V4 VINLINE void all_block3(const cb_dw_staged *g, int64_t lo, int64_t hi, const int nw,
+                                     const int S, const int D) {
     int64_t head = lane_head(g);
     for (int64_t o = 0;; o = next_lanes(g, o, head)) {
         vf wv[9];
 #pragma GCC unroll 9
         for (int k = 0; k < 9; k++) wv[k] = vload(g->w + k * g->w_tap + o);
         vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
-        int64_t t = 0;
-        for (; t + nw <= g->count; t += nw) block3(g, wv, b, t, o, nw, S, D);
+        for (int64_t t = 0; t < lo; t++) block3_clipped(g, g->rows, g->out, wv, b, t, o, S, D);
+        int64_t t = lo;
+        for (; t + nw <= hi; t += nw) block3(g, wv, b, t, o, nw, S, D);
         /* The rest: one block ending at the last output, of 4 where that is enough (33
          * columns: 36 outputs computed instead of 40). */
-        if (t < g->count && nw == WB && g->count - t <= WS)
-            block3(g, wv, b, g->count - WS, o, WS, S, D);
-        else if (t < g->count)
-            block3(g, wv, b, g->count - nw, o, nw, S, D);
+        if (t < hi && nw == WB && hi - t <= WS)
+            block3(g, wv, b, hi - WS, o, WS, S, D);
+        else if (t < hi)
+            block3(g, wv, b, hi - nw, o, nw, S, D);
+        for (t = hi; t < g->count; t++) block3_clipped(g, g->rows, g->out, wv, b, t, o, S, D);
         if (o + VL >= g->lanes) break;
     }
 }
@@ -335,7 +432,7 @@ CB_TARGET_V4 VINLINE void block3x2(const cb_dw_staged *g, const vf *wv, vf b, in
     for (int c = 0; c < nw; c++) a0[c] = a1[c] = b;
 #pragma GCC unroll 4
     for (int k = 0; k < 4; k++) {
-        const float *x = g->rows[k] + g->x_off + t * g->cs + o;
+        const float *x = g->rows[k] + (g->x_off + t * g->cs + o);
 #pragma GCC unroll 16
         for (int u = 0; u < nw + 2; u++) {
             vf xv = vload_reg(x + u * g->cs);
@@ -352,19 +449,28 @@ CB_TARGET_V4 VINLINE void block3x2(const cb_dw_staged *g, const vf *wv, vf b, in
     store_at(g, g->out2, t, o, a1, nw);
 }
 
-CB_TARGET_V4 VINLINE void all_block3x2(const cb_dw_staged *g, const int nw) {
+CB_TARGET_V4 VINLINE void all_block3x2(const cb_dw_staged *g, int64_t lo, int64_t hi,
+                                       const int nw) {
     int64_t head = lane_head(g);
     for (int64_t o = 0;; o = next_lanes(g, o, head)) {
         vf wv[9];
 #pragma GCC unroll 9
         for (int k = 0; k < 9; k++) wv[k] = vload(g->w + k * g->w_tap + o);
         vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
-        int64_t t = 0;
-        for (; t + nw <= g->count; t += nw) block3x2(g, wv, b, t, o, nw);
-        if (t < g->count && nw == WB && g->count - t <= WS)
-            block3x2(g, wv, b, g->count - WS, o, WS);
-        else if (t < g->count)
-            block3x2(g, wv, b, g->count - nw, o, nw);
+        for (int64_t t = 0; t < lo; t++) {
+            block3_clipped(g, g->rows, g->out, wv, b, t, o, 1, 1);
+            block3_clipped(g, g->rows + 1, g->out2, wv, b, t, o, 1, 1);
+        }
+        int64_t t = lo;
+        for (; t + nw <= hi; t += nw) block3x2(g, wv, b, t, o, nw);
+        if (t < hi && nw == WB && hi - t <= WS)
+            block3x2(g, wv, b, hi - WS, o, WS);
+        else if (t < hi)
+            block3x2(g, wv, b, hi - nw, o, nw);
+        for (t = hi; t < g->count; t++) {
+            block3_clipped(g, g->rows, g->out, wv, b, t, o, 1, 1);
+            block3_clipped(g, g->rows + 1, g->out2, wv, b, t, o, 1, 1);
+        }
         if (o + VL >= g->lanes) break;
     }
 }
@@ -375,43 +481,57 @@ CB_TARGET_V4 VINLINE void all_block3x2(const cb_dw_staged *g, const int nw) {
  * for the common strides and dilations. */
 CB_TARGET_V4 static void staged_v4(const cb_dw_staged *in) {
     cb_dw_staged own = *in, *g = &own; /* as in staged_any_cpu */
-    /* Blocks of 7 where they compute fewer outputs than blocks of 8 (overlapping at the
-     * end) would: rows of 7, 14 or 28 (the last stages of MobileNets and EfficientNets). */
+    /* In place, the 3x3 blocks clip the edge columns themselves, with the weights they hold;
+     * the other kernels leave them to split_edges. */
+    int64_t lo, hi;
+    columns_inside(g, &lo, &hi);
+    int64_t n = hi - lo;
     /* The 3x3 blocks run lanes outermost (the weights stay in registers along a row): in
      * place they read every pixel in slices, right at stride 1 (depthwise_layout.c's
      * in_place) but not at stride 2 (mbv1_dw112s2: 125 us that way, 100 us with lanes
      * innermost). */
     bool three = g->kw == 3 && g->nrows == 3 && (!g->in_place || g->s == 1);
     bool s1d1 = g->s == 1 && g->d == 1;
-    bool sevens = g->count >= 7 && (g->count + 6) / 7 * 7 < (g->count + WB - 1) / WB * WB;
-    if (g->out2) {
-        if (three && sevens && s1d1)
-            all_block3x2(g, 7);
-        else if (three && g->count >= WB && s1d1)
-            all_block3x2(g, WB);
-        else if (three && g->count >= WS && s1d1)
-            all_block3x2(g, WS);
+    /* Blocks of 7 where they compute fewer outputs than blocks of 8 (overlapping at the
+     * end) would: rows of 7, 14 or 28 (the last stages of MobileNets and EfficientNets). */
+    bool sevens = n >= 7 && (n + 6) / 7 * 7 < (n + WB - 1) / WB * WB;
+    if (g->out2 && three && s1d1 && n >= WS) {
+        if (sevens) /* constant block sizes: each one unrolled */
+            all_block3x2(g, lo, hi, 7);
+        else if (n >= WB)
+            all_block3x2(g, lo, hi, WB);
         else
-            single_rows(g, staged_v4);
+            all_block3x2(g, lo, hi, WS);
         return;
     }
-    if (three && sevens && s1d1)
-        all_block3(g, 7, 1, 1);
-    else if (three && g->count >= WB && s1d1)
-        all_block3(g, WB, 1, 1);
-    else if (three && g->count >= WS && s1d1)
-        all_block3(g, WS, 1, 1);
-    else if (three && g->count >= WB && g->s == 2 && g->d == 1)
-        all_block3(g, WB, 2, 1);
-    else if (three && g->count >= WB && g->s == 1 && g->d == 2)
-        all_block3(g, WB, 1, 2);
-    else if (g->count >= WB && g->s == 1 && g->d == 1)
+    if (!g->out2 && three && s1d1 && n >= WS) {
+        if (sevens)
+            all_block3(g, lo, hi, 7, 1, 1);
+        else if (n >= WB)
+            all_block3(g, lo, hi, WB, 1, 1);
+        else
+            all_block3(g, lo, hi, WS, 1, 1);
+        return;
+    }
+    if (!g->out2 && three && n >= WB && g->s == 2 && g->d == 1) {
+        all_block3(g, lo, hi, WB, 2, 1);
+        return;
+    }
+    if (!g->out2 && three && n >= WB && g->s == 1 && g->d == 2) {
+        all_block3(g, lo, hi, WB, 1, 2);
+        return;
+    }
+    if (lo > 0 || hi < g->count)
+        split_edges(g, lo, hi, staged_v4);
+    else if (g->out2)
+        single_rows(g, staged_v4);
+    else if (n >= WB && s1d1)
         all_slide(g, WB, 1, 1);
-    else if (g->count >= WS && g->s == 1 && g->d == 1)
+    else if (n >= WS && s1d1)
         all_slide(g, WS, 1, 1);
-    else if (g->count >= WB && g->s == 2 && g->d == 1)
+    else if (n >= WB && g->s == 2 && g->d == 1)
         all_slide(g, WB, 2, 1);
-    else if (g->count >= WB && g->s == 1 && g->d == 2)
+    else if (n >= WB && g->s == 1 && g->d == 2)
         all_slide(g, WB, 1, 2);
     else
         rows_taps(g);
