@@ -205,20 +205,37 @@ static void prefetch_next(const cb_exec *e, const cb_dw_tile *t, int64_t oh, int
                        false);
 }
 
-static void run_cl_staged(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid) {
+/* Points rows at the input rows of output row oh's kernel rows [i0, i1), read in place. */
+static void point_rows(const cb_exec *e, const cb_dw_tile *t, int64_t oh, int64_t i0, int64_t i1,
+                       const float **rows) {
+    const cb_problem *p = e->p;
+    const float *img = e->in + t->n * p->in_plane * p->channels;
+    int64_t top = oh * p->s_h - p->pad_top;
+    for (int64_t i = i0; i < i1; i++)
+        rows[i - i0] = img + (top + i * p->d_h) * p->in_w * p->channels;
+}
+
+/* channels_last through the lane-vector kernels: the input rows staged into the ring, or
+ * read in place (the kernels then skip the taps in the padding). */
+static void run_cl_lanes(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid,
+                         bool in_place) {
     const cb_problem *p = e->p;
     int64_t ctot = p->mid_channels, lanes = t->c1 - t->c0, count = t->ow1 - t->ow0;
-    int64_t slot = cb_dw_slot_floats(p, count), next = INT64_MIN, chunk = chunk_of(p, lanes);
-    float *ring = cb_align64(ws);
-    const float **rows = (const float **)(void *)(ring + cb_dw_ring_floats(p, count));
+    int64_t next = INT64_MIN, chunk = chunk_of(p, lanes);
+    int64_t slot = in_place ? 0 : cb_dw_slot_floats(p, count);
+    float *ring = cb_align64(ws); /* in place: none, the row pointers alone */
+    const float **rows =
+        (const float **)(void *)(ring + (in_place ? 0 : cb_dw_ring_floats(p, count)));
     cb_dw_staged g = {.rows = rows,
-                      .cs = cb_dw_stage_stride(lanes),
+                      .in_place = in_place,
+                      .cs = in_place ? ctot : cb_dw_stage_stride(lanes),
                       .kw = p->k_w,
                       .s = p->s_w,
                       .d = p->d_w,
                       .w_tap = ctot,
                       .out_col = ctot,
-                      .lanes = lanes};
+                      .lanes = lanes,
+                      .in_w = p->in_w};
     g.bias = !p->has_pointwise && p->use_bias ? e->bias + t->c0 : NULL;
     g.clamp = clamp_of(p, &g.lo, &g.hi);
     for (int64_t oh = t->oh0; oh < t->oh1; oh += g.out2 ? 2 : 1) {
@@ -226,15 +243,20 @@ static void run_cl_staged(const cb_exec *e, const cb_dw_tile *t, float *ws, floa
         row_range(p, oh, &i0, &i1);
         row_range(p, oh + 1, &j0, &j1);
         bool pair = cb_dw_pairs(p) && oh + 1 < t->oh1 && i1 - i0 == 3 && j1 - j0 == 3;
-        if (i1 > i0) stage_rows(e, t, ring, slot, oh, i0, i1, &next, rows);
-        if (pair) stage_rows(e, t, ring, slot, oh + 1, j0, j1, &next, rows + 1);
+        if (in_place) {
+            point_rows(e, t, oh, i0, i1 + pair, rows);
+        } else {
+            if (i1 > i0) stage_rows(e, t, ring, slot, oh, i0, i1, &next, rows);
+            if (pair) stage_rows(e, t, ring, slot, oh + 1, j0, j1, &next, rows + 1);
+        }
         g.nrows = i1 - i0;
         g.w = e->kernel + i0 * p->k_w * ctot + t->c0;
         float *out = row_out(e, t, mid, oh), *below = pair ? row_out(e, t, mid, oh + 1) : NULL;
         if (e->params->prefetch && !mid) prefetch_next(e, t, oh, pair ? 2 : 1);
         for (int64_t a = 0; a < count; a += g.count) {
             g.count = cb_min(chunk, count - a);
-            g.x_off = a * p->s_w * g.cs;
+            g.x0 = (t->ow0 + a) * p->s_w - p->pad_left; /* read in place only */
+            g.x_off = in_place ? g.x0 * ctot + t->c0 : a * p->s_w * g.cs;
             g.out = out + a * ctot;
             g.out2 = below ? below + a * ctot : NULL;
             cb_dw_cl_staged(&g);
@@ -283,51 +305,6 @@ static void run_cl_plain(const cb_exec *e, const cb_dw_tile *t, int64_t ow0, int
     }
 }
 
-/* channels_last in place, through the lane-vector kernels (which skip the taps in the
- * padding). */
-static void run_cl_in_place(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid) {
-    const cb_problem *p = e->p;
-    int64_t C = p->channels, lanes = t->c1 - t->c0, chunk = chunk_of(p, lanes);
-    int64_t count = t->ow1 - t->ow0;
-    const float **rows = (const float **)(void *)cb_align64(ws);
-    cb_dw_staged g = {.rows = rows,
-                      .in_place = true,
-                      .cs = C,
-                      .kw = p->k_w,
-                      .s = p->s_w,
-                      .d = p->d_w,
-                      .w_tap = C,
-                      .out_col = C,
-                      .lanes = lanes,
-                      .in_w = p->in_w};
-    g.bias = !p->has_pointwise && p->use_bias ? e->bias + t->c0 : NULL;
-    g.clamp = clamp_of(p, &g.lo, &g.hi);
-    const float *img = e->in + t->n * p->in_plane * C;
-    for (int64_t oh = t->oh0; oh < t->oh1; oh += g.out2 ? 2 : 1) {
-        int64_t i0, i1, j0, j1, top = oh * p->s_h - p->pad_top;
-        row_range(p, oh, &i0, &i1);
-        row_range(p, oh + 1, &j0, &j1);
-        bool pair = cb_dw_pairs(p) && oh + 1 < t->oh1 && i1 - i0 == 3 && j1 - j0 == 3;
-        for (int64_t i = i0; i < i1 + pair; i++)
-            rows[i - i0] = img + (top + i * p->d_h) * p->in_w * C;
-        g.nrows = i1 - i0;
-        g.w = e->kernel + i0 * p->k_w * C + t->c0;
-        float *out = row_out(e, t, mid, oh), *below = pair ? row_out(e, t, mid, oh + 1) : NULL;
-        if (e->params->prefetch && !mid) prefetch_next(e, t, oh, pair ? 2 : 1);
-        for (int64_t a = 0; a < count; a += g.count) {
-            g.count = cb_min(chunk, count - a);
-            g.x0 = (t->ow0 + a) * p->s_w - p->pad_left;
-            g.x_off = g.x0 * C + t->c0;
-            g.out = out + a * C;
-            g.out2 = below ? below + a * C : NULL;
-            cb_dw_cl_staged(&g);
-            if (mid || fused(p)) continue;
-            activate(p, g.out, g.count, lanes, C);
-            if (below) activate(p, g.out2, g.count, lanes, C);
-        }
-    }
-}
-
 static void run_cf(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid) {
     const cb_problem *p = e->p;
     int64_t M = p->group_out, ctot = p->mid_channels;
@@ -371,15 +348,14 @@ static void run_task(const cb_exec *e, int64_t task, float *ws) {
     cb_dw_tile t = cb_dw_locate(p, &l, task, e->out);
     int64_t positions = (t.oh1 - t.oh0) * (t.ow1 - t.ow0);
     float *mid = p->has_pointwise ? ws + cb_dw_stage_floats(p, &l) : NULL;
-    switch (cb_dw_path_at(p, e->in)) {
+    cb_dw_path path = cb_dw_path_at(p, e->in);
+    switch (path) {
     case CB_DW_WINDOW:
         run_cf(e, &t, ws, mid);
         break;
     case CB_DW_IN_PLACE:
-        run_cl_in_place(e, &t, ws, mid);
-        break;
     case CB_DW_STAGED:
-        run_cl_staged(e, &t, ws, mid);
+        run_cl_lanes(e, &t, ws, mid, path == CB_DW_IN_PLACE);
         break;
     case CB_DW_PLAIN:
         run_cl_plain(e, &t, t.ow0, t.ow1, mid);
