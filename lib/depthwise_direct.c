@@ -267,6 +267,53 @@ static void run_cl_lanes(const cb_exec *e, const cb_dw_tile *t, float *ws, float
     }
 }
 
+/* Output rows of a call to the strips: a staged copy holds CB_DW_STRIP_ROWS per class of
+ * rows; activations not done in registers follow each call on rows still in the L2 cache. */
+static int64_t strip_rows(const cb_problem *p, int64_t count, int64_t lanes, bool staged) {
+    int64_t rows = staged ? CB_DW_STRIP_ROWS * p->d_h : INT64_MAX;
+    return fused(p) ? rows : cb_min(rows, cb_max((1 << 16) / (count * lanes), 1));
+}
+
+/* channels_last 3x3 of stride 1 through the strips (depthwise_strips.c), read in place or
+ * staged strip by strip; false where they do not fit the tile (it runs the row kernels). */
+static bool run_cl_strips(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid,
+                          bool staged) {
+    const cb_problem *p = e->p;
+    int64_t ctot = p->mid_channels, lanes = t->c1 - t->c0, count = t->ow1 - t->ow0;
+    cb_dw_strips g = {.in = e->in + t->n * p->in_plane * p->channels + t->c0,
+                      .in_h = p->in_h,
+                      .in_w = p->in_w,
+                      .in_row = p->in_w * p->channels,
+                      .in_col = p->channels,
+                      .pad_top = p->pad_top,
+                      .pad_left = p->pad_left,
+                      .d_h = p->d_h,
+                      .d_w = p->d_w,
+                      .w = e->kernel + t->c0,
+                      .w_tap = ctot,
+                      .out_row = mid ? count * ctot : p->out_w * ctot,
+                      .out_col = ctot,
+                      .oh0 = t->oh0,
+                      .oh1 = t->oh1,
+                      .ow0 = t->ow0,
+                      .ow1 = t->ow1,
+                      .lanes = lanes};
+    g.bias = !p->has_pointwise && p->use_bias ? e->bias + t->c0 : NULL;
+    g.clamp = clamp_of(p, &g.lo, &g.hi);
+    if (!cb_dw_strips_fit(&g, staged)) return false;
+    float *out = row_out(e, t, mid, t->oh0);
+    int64_t step = strip_rows(p, count, lanes, staged);
+    for (int64_t r = t->oh0; r < t->oh1; r += cb_min(step, t->oh1 - r)) {
+        g.oh0 = r, g.oh1 = r + cb_min(step, t->oh1 - r);
+        g.out = out + (r - t->oh0) * g.out_row;
+        cb_dw_strips_run(&g, staged ? cb_align64(ws) : NULL);
+        if (mid || fused(p)) continue;
+        for (int64_t oh = g.oh0; oh < g.oh1; oh++)
+            activate(p, g.out + (oh - g.oh0) * g.out_row, count, lanes, ctot);
+    }
+    return true;
+}
+
 /* channels_last through the plain path, columns [ow0, ow1) of the tile. */
 static void run_cl_plain(const cb_exec *e, const cb_dw_tile *t, int64_t ow0, int64_t ow1,
                          float *mid) {
@@ -342,25 +389,34 @@ static void run_cf(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid)
     }
 }
 
+static void run_path(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid,
+                     cb_dw_path path) {
+    switch (path) {
+    case CB_DW_WINDOW:
+        run_cf(e, t, ws, mid);
+        break;
+    case CB_DW_IN_PLACE:
+    case CB_DW_STAGED:
+        run_cl_lanes(e, t, ws, mid, path == CB_DW_IN_PLACE);
+        break;
+    case CB_DW_PLAIN:
+        run_cl_plain(e, t, t->ow0, t->ow1, mid);
+        break;
+    case CB_DW_STRIPS:
+    case CB_DW_STRIPS_STAGED:
+        if (!run_cl_strips(e, t, ws, mid, path == CB_DW_STRIPS_STAGED))
+            run_path(e, t, ws, mid, cb_dw_rows_path_at(e->p, e->in));
+        break;
+    }
+}
+
 static void run_task(const cb_exec *e, int64_t task, float *ws) {
     const cb_problem *p = e->p;
     cb_dw_layout l = cb_dw_layout_of(p, e->params);
     cb_dw_tile t = cb_dw_locate(p, &l, task, e->out);
     int64_t positions = (t.oh1 - t.oh0) * (t.ow1 - t.ow0);
     float *mid = p->has_pointwise ? ws + cb_dw_stage_floats(p, &l) : NULL;
-    cb_dw_path path = cb_dw_path_at(p, e->in);
-    switch (path) {
-    case CB_DW_WINDOW:
-        run_cf(e, &t, ws, mid);
-        break;
-    case CB_DW_IN_PLACE:
-    case CB_DW_STAGED:
-        run_cl_lanes(e, &t, ws, mid, path == CB_DW_IN_PLACE);
-        break;
-    case CB_DW_PLAIN:
-        run_cl_plain(e, &t, t.ow0, t.ow1, mid);
-        break;
-    }
+    run_path(e, &t, ws, mid, cb_dw_path_at(p, e->in, mid ? mid : e->out));
     if (p->has_pointwise)
         cb_pointwise_finish(e, mid, micro_pointwise(p) ? cb_align64(e->shared) : NULL, t.n,
                             t.oh0 * p->out_w + t.ow0, positions);

@@ -53,6 +53,38 @@ typedef struct cb_dw_staged {
 
 void cb_dw_cl_staged(const cb_dw_staged *g);
 
+/* channels_last 3x3 of stride 1 by vertical strips (depthwise_strips.c): output rows
+ * [oh0, oh1) and columns [ow0, ow1), lanes [0, lanes):
+ *   out[(oh - oh0) * out_row + (ow - ow0) * out_col + l] = bias[l] +
+ *       sum_{i, j < 3, (ih, iw) inside the input}
+ *           in[ih * in_row + iw * in_col + l] * w[(i * 3 + j) * w_tap + l],
+ *   ih = oh - pad_top + i * d_h, iw = ow - pad_left + j * d_w. */
+typedef struct cb_dw_strips {
+    const float *in; /* row 0, column 0, the first lane */
+    int64_t in_h, in_w, in_row, in_col;
+    int64_t pad_top, pad_left, d_h, d_w;
+    const float *w; /* tap 0, the first lane */
+    int64_t w_tap;
+    const float *bias; /* NULL: none */
+    cb_dw_clamp clamp;
+    float lo, hi;
+    float *out; /* row oh0, column ow0, the first lane */
+    int64_t out_row, out_col;
+    int64_t oh0, oh1, ow0, ow1, lanes;
+} cb_dw_strips;
+
+/* Whether this CPU has the strip kernels (AVX-512). */
+bool cb_dw_strips_available(void);
+/* Whether they compute g: read in place, every strip's window must cross an end of the
+ * input row by 0 or d_w columns (as "same" and "valid" padding do); staged, anything of
+ * 4 columns or more. */
+bool cb_dw_strips_fit(const cb_dw_strips *g, bool staged);
+/* Floats of the copy of one strip's window, for sweeps of at most `rows` output rows. */
+int64_t cb_dw_strips_stage_floats(int64_t rows, int64_t d_w);
+/* Computes g; stage: NULL to read in place, or cb_dw_strips_stage_floats floats on a
+ * cache line, for the sweeps of at most `rows` output rows (rows oh1 - oh0 over d_h). */
+void cb_dw_strips_run(const cb_dw_strips *g, float *stage);
+
 /* The column stride of a staged row of `lanes` lanes: whole vectors, an odd number of
  * cache lines, so that the columns of a window fall in different L1 sets. */
 int64_t cb_dw_stage_stride(int64_t lanes);

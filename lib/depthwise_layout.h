@@ -7,18 +7,33 @@
 
 #include "convblas_internal.h"
 
-enum { CB_DW_ALIGN = 16 }; /* floats of slack to start a buffer on a 64-byte boundary */
+enum {
+    CB_DW_ALIGN = 16,     /* floats of slack to start a buffer on a 64-byte boundary */
+    CB_DW_STRIP_ROWS = 16 /* output rows of a sweep from a copied strip: the copy in L1 */
+};
 
 /* How a task's input reaches the kernels. channels_last: the lane-vector kernels read rows
  * staged into a ring (STAGED) or the input itself (IN_PLACE), or the plain path runs (PLAIN:
  * fewer channels than a vector, or an absurd dilation). channels_first: a zero-padded window
  * of one channel (WINDOW). */
-typedef enum { CB_DW_PLAIN, CB_DW_IN_PLACE, CB_DW_STAGED, CB_DW_WINDOW } cb_dw_path;
+typedef enum {
+    CB_DW_PLAIN,
+    CB_DW_IN_PLACE,
+    CB_DW_STAGED,
+    CB_DW_WINDOW,
+    /* 3x3 of stride 1: the strip kernels of depthwise_strips.c, in place or from a copy of
+     * each strip's window; where they do not fit a task, the path path_of gives. */
+    CB_DW_STRIPS,
+    CB_DW_STRIPS_STAGED
+} cb_dw_path;
 
 cb_dw_path cb_dw_path_of(const cb_problem *p);
-/* The path for the input at `in`: path_of's, or STAGED where the kernels could not read the
- * input in place by whole cache lines (the workspace has room for either). */
-cb_dw_path cb_dw_path_at(const cb_problem *p, const float *in);
+/* The path for the input at `in` and the output (or SEPARABLE's tile) at `out`: the strips,
+ * path_of's, or STAGED where the kernels could not read the input in place by whole cache
+ * lines (the workspace has room for each). */
+cb_dw_path cb_dw_path_at(const cb_problem *p, const float *in, const float *out);
+/* path_at without the strips: what runs a task they do not fit. */
+cb_dw_path cb_dw_rows_path_at(const cb_problem *p, const float *in);
 
 static inline bool cb_dw_channels_last(const cb_problem *p) {
     return p->format == CONVBLAS_CHANNELS_LAST;

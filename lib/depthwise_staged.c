@@ -121,8 +121,9 @@ VINLINE void store(const cb_dw_staged *g, int64_t t, int64_t o, vf *acc, const i
 
 /* In place, lanes before the first whose loads start a cache line (every pixel has the
  * same alignment when the channels are whole lines): the caller's buffers may be aligned to
- * 16 bytes only (malloc's), and a vector across two lines costs two loads. 0 when staged. */
-VINLINE int64_t lane_head(const cb_dw_staged *g) {
+ * 16 bytes only (malloc's), and a vector across two lines costs two loads. 0 when staged.
+ * Only the AVX-512 build calls it. */
+__attribute__((unused)) VINLINE int64_t lane_head(const cb_dw_staged *g) {
     if (!g->in_place || g->nrows == 0) return 0;
     /* x_off may be negative (an edge column's window starts before the row) */
     uintptr_t at = ((uintptr_t)g->rows[0] + (uintptr_t)g->x_off * sizeof(float)) % 64;

@@ -90,10 +90,10 @@ static void beyond_cache(tu_stats *st) {
     }
 }
 
-/* A copy of n floats `shift` floats past a 64-byte boundary, in a buffer with room for 16
- * more; *base is what to free. */
+/* A copy of n floats `shift` floats (at most 256) past a 64-byte boundary, in a buffer with
+ * room for 16 more; *base is what to free. */
 static float *shifted_copy(const float *src, size_t n, int64_t shift, float **base) {
-    size_t bytes = ((n + 32) * sizeof(float) + 63) / 64 * 64;
+    size_t bytes = ((n + 256 + 16) * sizeof(float) + 63) / 64 * 64;
     *base = aligned_alloc(64, bytes);
     if (!*base) {
         fprintf(stderr, "test: out of memory\n");
@@ -104,26 +104,35 @@ static float *shifted_copy(const float *src, size_t n, int64_t shift, float **ba
     return *base + shift;
 }
 
-/* depthwise_direct reads 3x3 layers of stride 1 in place, its lane vectors shifted onto the
- * input's cache lines, or stages them where the input starts off a line and the channels
- * are 2 or 3 vectors: input and output at several offsets from a line, against the
- * reference, nothing written outside the output. */
+/* depthwise_direct runs 3x3 layers of stride 1 by vertical strips read in place, its lane
+ * vectors shifted onto the input's cache lines, or from a copy of each strip where the
+ * input starts off a line and the channels are 2 or 3 vectors, or where 512 or 1024
+ * channels put input and output pixels in the same L1 sets (the buffers alike to 256 bytes
+ * modulo 4 KiB); narrow rows whose strips cross the padding unevenly take the row kernels.
+ * Input and output at several offsets from a line and from each other, each dilation along
+ * each axis, against the reference, nothing written outside the output. */
 static void alignments(tu_stats *st) {
-    static const int64_t channels[] = {16, 32, 48, 64, 80, 144, 320};
-    static const int64_t shifts[][2] = {{0, 0}, {4, 4}, {1, 0}, {0, 7}, {12, 3}, {8, 15}};
+    static const int64_t channels[] = {16, 32, 48, 64, 80, 144, 320, 512, 1024};
+    static const int64_t shifts[][2] = {{0, 0},  {4, 4},  {1, 0},   {0, 7},
+                                        {12, 3}, {8, 15}, {0, 100}, {3, 200}};
+    static const int64_t sizes[][2] = {{9, 13}, {6, 5}, {5, 8}, {7, 4}};
+    static const int64_t dilations[][2] = {{1, 1}, {2, 2}, {1, 2}, {2, 1}};
     tu_rng r;
     tu_rng_seed(&r, 4242);
+    int64_t n = 0;
     for (size_t c = 0; c < sizeof channels / sizeof *channels; c++)
-        for (int64_t dil = 1; dil <= 2; dil++)
-            for (size_t k = 0; k < sizeof shifts / sizeof *shifts; k++) {
+        for (size_t dil = 0; dil < sizeof dilations / sizeof *dilations; dil++)
+            for (size_t k = 0; k < sizeof shifts / sizeof *shifts; k++, n++) {
                 convblas_layer_desc d = {.op = CONVBLAS_DEPTHWISE,
                                          .rank = 2,
                                          .kernel_size = {3, 3},
-                                         .dilation_rate = {dil, dil},
-                                         .padding = CONVBLAS_SAME,
-                                         .activation = CONVBLAS_RELU6,
-                                         .use_bias = true};
-                convblas_shape in = {.batch = 2, .spatial = {9, 13}, .channels = channels[c]};
+                                         .dilation_rate = {dilations[dil][0], dilations[dil][1]},
+                                         .padding = n % 5 == 4 ? CONVBLAS_VALID : CONVBLAS_SAME,
+                                         .activation = n % 7 == 6 ? CONVBLAS_GELU : CONVBLAS_RELU6,
+                                         .use_bias = n % 3 != 2};
+                const int64_t *hw = sizes[n % 4];
+                convblas_shape in = {
+                    .batch = 2, .spatial = {hw[0], hw[1]}, .channels = channels[c]};
                 tu_data t;
                 if (tu_data_make(&t, &d, &in, &r) != CONVBLAS_OK) continue;
                 int threads = (int)(k % 2) + 1;
@@ -140,9 +149,11 @@ static void alignments(tu_stats *st) {
                 for (int64_t i = 0; i < shifts[k][1]; i++) outside |= yb[i] != -7.0f;
                 for (int64_t i = 0; i < 16; i++) outside |= y[t.sz.output + (size_t)i] != -7.0f;
                 CHECKF(es == CONVBLAS_OK && err <= TU_TOLERANCE && !outside,
-                       "%lld channels, dilation %lld, input %lld and output %lld floats past "
-                       "a line, %d threads: %s, error %.3g at %zu%s",
-                       (long long)channels[c], (long long)dil, (long long)shifts[k][0],
+                       "%lld x %lld x %lld channels, dilation %lld x %lld, %s, input %lld and "
+                       "output %lld floats past a line, %d threads: %s, error %.3g at %zu%s",
+                       (long long)hw[0], (long long)hw[1], (long long)channels[c],
+                       (long long)dilations[dil][0], (long long)dilations[dil][1],
+                       d.padding == CONVBLAS_VALID ? "valid" : "same", (long long)shifts[k][0],
                        (long long)shifts[k][1], threads, convblas_status_name(es), err, worst,
                        outside ? ", wrote outside the output" : "");
                 tu_tally(st, tu_strategy_index("depthwise_direct"),

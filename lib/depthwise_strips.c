@@ -1,0 +1,255 @@
+/* channels_last 3x3 depthwise of stride 1 by vertical strips: one lane vector of nw output
+ * columns swept down the rows, the nine weight vectors and three rows of sums in registers.
+ * Each input row of the strip's window is loaded once and fed to the three output rows it
+ * is a kernel row of, and the row it completes is stored: 9 nw FMAs per nw + 2 d loads,
+ * where the pairs of rows of depthwise_staged.c load 4 (nw + 2) vectors for 18 nw FMAs.
+ * Measured against those pairs (1 thread, buffers on a cache line, in place): 56x56x128
+ * 93 -> 67 us, 28x28x256 47 -> 40, 112x112x32 88 -> 67, 14x14x480 23 -> 14.
+ *
+ * In place, or from a copy of the strip's window: with channels a multiple of 512 (every
+ * pixel in the same one or two L1 sets) and input and output alike modulo 4 KiB, each load
+ * of a lane vector matches the address bits of the stores just before it and waits for
+ * them (7x7x1024 in place: 22.5 us so, 11.7 with the output 128 bytes further; from a
+ * copy 16). The copy holds the window's rows of one lane vector with zeros in the padding.
+ *
+ * The sweeps need the 32 registers of AVX-512: they exist in its build alone. */
+#include "depthwise_kernels.h"
+
+#include "convblas_internal.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+enum {
+    NW = 7,    /* the widest strip: 3 x 7 sums, 9 weights and an input vector in 32 registers */
+    NW_MIN = 4 /* the narrowest: narrower rows take the other kernels */
+};
+
+bool cb_dw_strips_available(void) {
+#ifdef CB_TARGET_V4
+    return cb_cpu_v4();
+#else
+    return false;
+#endif
+}
+
+/* Strips of columns [ow0, ow1): `width` wide from ow0, the last moved back to end at ow1,
+ * or 4 wide where that covers what is left (rows of 7, 14, 28, 56 and 112 take 7 only). */
+static int strip_width(int64_t count) {
+    return count >= NW ? NW : NW_MIN;
+}
+
+/* Strip k's first column and width (k < strip_count). */
+static void strip_at(const cb_dw_strips *g, int64_t k, int64_t *a, int *nw) {
+    int64_t count = g->ow1 - g->ow0;
+    int w = strip_width(count);
+    *a = g->ow0 + k * w, *nw = w;
+    if (*a + w <= g->ow1) return;
+    *nw = g->ow1 - *a <= NW_MIN ? NW_MIN : w;
+    *a = g->ow1 - *nw;
+}
+
+static int64_t strip_count(const cb_dw_strips *g) {
+    return cb_ceil_div(g->ow1 - g->ow0, strip_width(g->ow1 - g->ow0));
+}
+
+/* The window columns of strip [a, a + nw) outside the input row: before it, after it. */
+static void strip_cuts(const cb_dw_strips *g, int64_t a, int nw, int64_t *left, int64_t *right) {
+    int64_t first = a - g->pad_left, last = first + nw - 1 + 2 * g->d_w;
+    *left = first < 0 ? -first : 0;
+    *right = last >= g->in_w ? last - g->in_w + 1 : 0;
+}
+
+bool cb_dw_strips_fit(const cb_dw_strips *g, bool staged) {
+    if (!cb_dw_strips_available() || g->lanes < VL || g->ow1 - g->ow0 < NW_MIN ||
+        (g->d_w != 1 && g->d_w != 2))
+        return false;
+    if (staged) return true; /* the copy holds the padding */
+    for (int64_t k = 0; k < strip_count(g); k++) {
+        int64_t a, l, r;
+        int nw;
+        strip_at(g, k, &a, &nw);
+        strip_cuts(g, a, nw, &l, &r);
+        if ((l != 0 && l != g->d_w) || (r != 0 && r != g->d_w)) return false;
+    }
+    return true;
+}
+
+int64_t cb_dw_strips_stage_floats(int64_t rows, int64_t d_w) {
+    return (rows + 2) * (NW + 2 * d_w) * VL;
+}
+
+#ifdef CB_TARGET_V4
+
+/* Where a sweep reads: step j's input row at src + row0 + j * row_step (rows [j_lo, j_hi)
+ * exist, the others are padding), column u of the window col0 + u * col_step further.
+ * Offsets are summed before they touch a pointer: the window may start before the image. */
+typedef struct source {
+    const float *src;
+    int64_t row0, row_step, col0, col_step, j_lo, j_hi;
+} source;
+
+CB_TARGET_V4 VINLINE vf load_reg(const float *p) {
+    vf v = vload(p);
+    __asm__("" : "+v"(v)); /* one load per vector, not one folded into each FMA */
+    return v;
+}
+
+/* The clamp as max and min: a NaN sum passes through (the second operand is returned), as
+ * the epilogue's relu and relu6 let it; lo -inf and hi +inf where there is none. */
+CB_TARGET_V4 VINLINE vf clamp(vf v, float lo, float hi) {
+    __m512 r = _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), (__m512)v));
+    return (vf)r;
+}
+
+/* One input row into the sums it is kernel row 2 of (P), 1 of (Q) and 0 of (R), as the
+ * flags say; columns cl from the left and cr from the right are outside the row. */
+CB_TARGET_V4 VINLINE void row_in(vf *P, vf *Q, vf *R, const vf *wv, const source *s, int64_t j,
+                                 const int nw, const int D, const int cl, const int cr,
+                                 const bool p, const bool q, const bool r) {
+    int64_t row = s->row0 + j * s->row_step + s->col0;
+#pragma GCC unroll 16
+    for (int u = cl; u < nw + 2 * D - cr; u++) {
+        vf x = load_reg(s->src + (row + u * s->col_step));
+#pragma GCC unroll 3
+        for (int t = 0; t < 3; t++) {
+            int c = u - t * D;
+            if (c < 0 || c >= nw) continue;
+            if (p) P[c] += x * wv[6 + t];
+            if (q) Q[c] += x * wv[3 + t];
+            if (r) R[c] += x * wv[t];
+        }
+    }
+}
+
+/* n output rows, step j's input row feeding rows j - 2, j - 1 and j: out at row 0, rows
+ * out_step apart, lanes [o, o + VL). */
+CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, float *out,
+                                int64_t out_step, int64_t n, int64_t o, const int nw, const int D,
+                                const int cl, const int cr) {
+    vf wv[9];
+#pragma GCC unroll 9
+    for (int k = 0; k < 9; k++) wv[k] = vload(g->w + (k * g->w_tap + o));
+    vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
+    /* locals: the output stores could alias g as far as the compiler knows */
+    float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
+    float hi = g->clamp == CB_DW_BOTH ? g->hi : INFINITY;
+    int64_t out_col = g->out_col;
+    source src = *s;
+    vf P[NW], Q[NW], R[NW];
+#pragma GCC unroll 8
+    for (int c = 0; c < nw; c++) P[c] = Q[c] = R[c] = b;
+    for (int64_t j = 0; j < n + 2; j++) {
+#pragma GCC unroll 8
+        for (int c = 0; c < nw; c++) P[c] = Q[c], Q[c] = R[c], R[c] = b;
+        if (j >= src.j_lo && j < src.j_hi) {
+            /* Rows past either end take the sums of the middle case they fit, computed
+             * and never stored: two bodies fewer for a third of a row's FMAs. */
+            if (j >= 2 && j < n)
+                row_in(P, Q, R, wv, &src, j, nw, D, cl, cr, true, true, true);
+            else if (j < 2)
+                row_in(P, Q, R, wv, &src, j, nw, D, cl, cr, false, true, true);
+            else
+                row_in(P, Q, R, wv, &src, j, nw, D, cl, cr, true, true, false);
+        }
+        if (j < 2) continue;
+        float *y = out + (j - 2) * out_step;
+#pragma GCC unroll 8
+        for (int c = 0; c < nw; c++) P[c] = clamp(P[c], lo, hi);
+#pragma GCC unroll 8
+        for (int c = 0; c < nw; c++) vstore(y + c * out_col, P[c]);
+    }
+}
+
+#define SWEEP(W, DD, CL, CR)                                                                       \
+    if (nw == W && D == DD && cl == CL && cr == CR) {                                              \
+        sweep(g, s, out, out_step, n, o, W, DD, CL, CR);                                           \
+        return;                                                                                    \
+    }
+
+/* The sweep for this width, dilation and cut, each compiled on its own. */
+CB_TARGET_V4 static void sweep_any(const cb_dw_strips *g, const source *s, float *out,
+                                   int64_t out_step, int64_t n, int64_t o, int nw, int64_t cl,
+                                   int64_t cr) {
+    int64_t D = g->d_w;
+    SWEEP(7, 1, 0, 0)
+    SWEEP(7, 1, 1, 0)
+    SWEEP(7, 1, 0, 1)
+    SWEEP(7, 1, 1, 1)
+    SWEEP(4, 1, 0, 0)
+    SWEEP(4, 1, 1, 0)
+    SWEEP(4, 1, 0, 1)
+    SWEEP(4, 1, 1, 1)
+    SWEEP(7, 2, 0, 0)
+    SWEEP(7, 2, 2, 0)
+    SWEEP(7, 2, 0, 2)
+    SWEEP(7, 2, 2, 2)
+    SWEEP(4, 2, 0, 0)
+    SWEEP(4, 2, 2, 0)
+    SWEEP(4, 2, 0, 2)
+    SWEEP(4, 2, 2, 2)
+}
+
+/* The lane vector after o: as next_lanes in depthwise_staged.c, lane `head` after lane 0
+ * (whole cache lines from there), the last moved back to end at the last lane. */
+static int64_t next_lanes(int64_t o, int64_t head, int64_t lanes) {
+    int64_t n = o < head ? head : o + VL;
+    return n + VL > lanes ? lanes - VL : n;
+}
+
+/* Copies steps [s->j_lo, s->j_hi) of window columns [x0, x0 + span) of lane vector o
+ * into stage, zeros outside the row, and points s at the copy. */
+CB_TARGET_V4 static void stage_strip(const cb_dw_strips *g, source *s, float *stage, int64_t x0,
+                                     int64_t span, int64_t o) {
+    for (int64_t j = s->j_lo; j < s->j_hi; j++) {
+        int64_t row = s->row0 + j * s->row_step + o;
+        for (int64_t u = 0; u < span; u++) {
+            int64_t x = x0 + u;
+            vf v = x >= 0 && x < g->in_w ? vload(g->in + (row + x * g->in_col)) : vsplat(0.0f);
+            vstore(stage + (j * span + u) * VL, v);
+        }
+    }
+    s->src = stage, s->row0 = 0, s->row_step = span * VL, s->col0 = 0, s->col_step = VL;
+}
+
+CB_TARGET_V4 static void strips_v4(const cb_dw_strips *g, float *stage) {
+    int64_t head = (int64_t)((64 - (uintptr_t)g->in % 64) % 64 / sizeof(float)) % VL;
+    int64_t classes = cb_min(g->d_h, g->oh1 - g->oh0);
+    for (int64_t k = 0; k < strip_count(g); k++) {
+        int64_t a, cl, cr;
+        int nw;
+        strip_at(g, k, &a, &nw);
+        strip_cuts(g, a, nw, &cl, &cr);
+        int64_t x0 = a - g->pad_left, span = nw + 2 * g->d_w;
+        for (int64_t o = 0;; o = next_lanes(o, head, g->lanes)) {
+            for (int64_t c = 0; c < classes; c++) {
+                int64_t f = g->oh0 + c, n = cb_ceil_div(g->oh1 - f, g->d_h);
+                int64_t top = f - g->pad_top; /* input row of step 0 */
+                source s = {.src = g->in,
+                            .row0 = top * g->in_row,
+                            .row_step = g->d_h * g->in_row,
+                            .col0 = x0 * g->in_col + o,
+                            .col_step = g->in_col};
+                cb_steps_inside(top, g->d_h, g->in_h, n + 2, &s.j_lo, &s.j_hi);
+                float *out = g->out + ((f - g->oh0) * g->out_row + (a - g->ow0) * g->out_col + o);
+                if (stage) {
+                    stage_strip(g, &s, stage, x0, span, o);
+                    sweep_any(g, &s, out, g->d_h * g->out_row, n, o, nw, 0, 0);
+                } else {
+                    sweep_any(g, &s, out, g->d_h * g->out_row, n, o, nw, cl, cr);
+                }
+            }
+            if (o + VL >= g->lanes) break;
+        }
+    }
+}
+
+#endif
+
+void cb_dw_strips_run(const cb_dw_strips *g, float *stage) {
+#ifdef CB_TARGET_V4
+    strips_v4(g, stage);
+#else
+    (void)g, (void)stage;
+#endif
+}
