@@ -74,8 +74,9 @@ static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params
     params->tasks = p->batch * l.bands * cb_ceil_div(p->out_w, l.seg) * l.parts;
     params->worker_floats = (size_t)cb_dw_worker_floats(p, &l);
     cb_dw_path path = cb_dw_path_of(p);
-    params->prefetch = (path == CB_DW_STAGED || path == CB_DW_IN_PLACE) && p->out_h > 1 &&
-                       cb_streams_from_memory(p);
+    params->prefetch = (path == CB_DW_STAGED || path == CB_DW_IN_PLACE || path == CB_DW_STRIPS ||
+                        path == CB_DW_STRIPS_STAGED) &&
+                       p->out_h > 1 && cb_streams_from_memory(p);
     /* the pointwise kernel packed for the micro-kernel */
     int64_t packed = micro_pointwise(p)
                          ? cb_micro_packed_floats(p->format, p->mid_channels, p->out_channels)
