@@ -301,6 +301,7 @@ static bool run_cl_strips(const cb_exec *e, const cb_dw_tile *t, float *ws, floa
                       .lanes = lanes};
     g.bias = !p->has_pointwise && p->use_bias ? e->bias + t->c0 : NULL;
     g.clamp = clamp_of(p, &g.lo, &g.hi);
+    g.upward = t->upward;
     if (!cb_dw_strips_fit(&g, staged)) return false;
     float *out = row_out(e, t, mid, t->oh0);
     int64_t step = strip_rows(p, count, lanes, staged);

@@ -71,6 +71,7 @@ typedef struct cb_dw_strips {
     float *out; /* row oh0, column ow0, the first lane */
     int64_t out_row, out_col;
     int64_t oh0, oh1, ow0, ow1, lanes;
+    bool upward; /* the rows swept bottom to top */
 } cb_dw_strips;
 
 /* Whether this CPU has the strip kernels (AVX-512). */

@@ -68,6 +68,9 @@ double cb_dw_input_read(const cb_problem *p, const cb_params *params);
 typedef struct cb_dw_tile {
     int64_t n, oh0, oh1, ow0, ow1;
     int64_t c0, c1; /* channels_last: output channels; channels_first: input channels */
+    /* Sweep the rows bottom to top (the strips): the even bands of several, so that two
+     * neighbouring bands' sweeps end away from each other (see cb_dw_locate). */
+    bool upward;
 } cb_dw_tile;
 
 /* Task `task` of the layout, channel shares aligned to out's cache lines. */

@@ -129,7 +129,8 @@ CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, float *o
                                 const int cl, const int cr) {
     vf wv[9];
 #pragma GCC unroll 9
-    for (int k = 0; k < 9; k++) wv[k] = vload(g->w + (k * g->w_tap + o));
+    for (int k = 0; k < 9; k++) /* upward, kernel row i is the input row 2 - i rows up */
+        wv[k] = vload(g->w + ((g->upward ? 6 - k / 3 * 3 + k % 3 : k) * g->w_tap + o));
     vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
     /* locals: the output stores could alias g as far as the compiler knows */
     float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
@@ -232,11 +233,18 @@ CB_TARGET_V4 static void strips_v4(const cb_dw_strips *g, float *stage) {
                             .col_step = g->in_col};
                 cb_steps_inside(top, g->d_h, g->in_h, n + 2, &s.j_lo, &s.j_hi);
                 float *out = g->out + ((f - g->oh0) * g->out_row + (a - g->ow0) * g->out_col + o);
+                int64_t out_step = g->d_h * g->out_row;
+                if (g->upward) { /* the same steps in reverse: rows and outputs, stepping up */
+                    s.row0 += (n + 1) * s.row_step, s.row_step = -s.row_step;
+                    int64_t lo = n + 2 - s.j_hi, hi = n + 2 - s.j_lo;
+                    s.j_lo = lo, s.j_hi = hi;
+                    out += (n - 1) * out_step, out_step = -out_step;
+                }
                 if (stage) {
                     stage_strip(g, &s, stage, x0, span, o);
-                    sweep_any(g, &s, out, g->d_h * g->out_row, n, o, nw, 0, 0);
+                    sweep_any(g, &s, out, out_step, n, o, nw, 0, 0);
                 } else {
-                    sweep_any(g, &s, out, g->d_h * g->out_row, n, o, nw, cl, cr);
+                    sweep_any(g, &s, out, out_step, n, o, nw, cl, cr);
                 }
             }
             if (o + VL >= g->lanes) break;
