@@ -74,9 +74,8 @@ static void configure(const cb_problem *p, const cb_tuning *t, cb_params *params
     params->tasks = p->batch * l.bands * cb_ceil_div(p->out_w, l.seg) * l.parts;
     params->worker_floats = (size_t)cb_dw_worker_floats(p, &l);
     cb_dw_path path = cb_dw_path_of(p);
-    params->prefetch = (path == CB_DW_STAGED || path == CB_DW_IN_PLACE || path == CB_DW_STRIPS ||
-                        path == CB_DW_STRIPS_STAGED) &&
-                       p->out_h > 1 && cb_streams_from_memory(p);
+    params->prefetch = (path == CB_DW_STAGED || path == CB_DW_IN_PLACE) && p->out_h > 1 &&
+                       cb_streams_from_memory(p);
     /* the pointwise kernel packed for the micro-kernel */
     int64_t packed = micro_pointwise(p)
                          ? cb_micro_packed_floats(p->format, p->mid_channels, p->out_channels)
@@ -268,17 +267,18 @@ static void run_cl_lanes(const cb_exec *e, const cb_dw_tile *t, float *ws, float
     }
 }
 
-/* Output rows of a call to the strips: a staged copy holds CB_DW_STRIP_ROWS per class of
- * rows; activations not done in registers follow each call on rows still in the L2 cache. */
-static int64_t strip_rows(const cb_problem *p, int64_t count, int64_t lanes, bool staged) {
-    int64_t rows = staged ? CB_DW_STRIP_ROWS * p->d_h : INT64_MAX;
+/* Output rows of a call to the strips: a buffer holds CB_DW_STRIP_ROWS per class of rows;
+ * activations not done in registers follow each call on rows still in the L2 cache. */
+static int64_t strip_rows(const cb_problem *p, int64_t count, int64_t lanes, bool buffered) {
+    int64_t rows = buffered ? CB_DW_STRIP_ROWS * p->d_h : INT64_MAX;
     return fused(p) ? rows : cb_min(rows, cb_max((1 << 16) / (count * lanes), 1));
 }
 
-/* channels_last 3x3 of stride 1 through the strips (depthwise_strips.c), read in place or
- * staged strip by strip; false where they do not fit the tile (it runs the row kernels). */
+/* channels_last 3x3 of stride 1 through the strips (depthwise_strips.c), their rows stored
+ * in the output or passed through a buffer in ws; false where they do not fit the tile (it
+ * runs the row kernels). */
 static bool run_cl_strips(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid,
-                          bool staged) {
+                          bool buffered) {
     const cb_problem *p = e->p;
     int64_t ctot = p->mid_channels, lanes = t->c1 - t->c0, count = t->ow1 - t->ow0;
     cb_dw_strips g = {.in = e->in + t->n * p->in_plane * p->channels + t->c0,
@@ -302,13 +302,13 @@ static bool run_cl_strips(const cb_exec *e, const cb_dw_tile *t, float *ws, floa
     g.bias = !p->has_pointwise && p->use_bias ? e->bias + t->c0 : NULL;
     g.clamp = clamp_of(p, &g.lo, &g.hi);
     g.upward = t->upward;
-    if (!cb_dw_strips_fit(&g, staged)) return false;
+    if (!cb_dw_strips_fit(&g)) return false;
     float *out = row_out(e, t, mid, t->oh0);
-    int64_t step = strip_rows(p, count, lanes, staged);
+    int64_t step = strip_rows(p, count, lanes, buffered);
     for (int64_t r = t->oh0; r < t->oh1; r += cb_min(step, t->oh1 - r)) {
         g.oh0 = r, g.oh1 = r + cb_min(step, t->oh1 - r);
         g.out = out + (r - t->oh0) * g.out_row;
-        cb_dw_strips_run(&g, staged ? cb_align64(ws) : NULL);
+        cb_dw_strips_run(&g, buffered ? cb_align64(ws) : NULL);
         if (mid || fused(p)) continue;
         for (int64_t oh = g.oh0; oh < g.oh1; oh++)
             activate(p, g.out + (oh - g.oh0) * g.out_row, count, lanes, ctot);
@@ -405,8 +405,8 @@ static void run_path(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mi
         run_cl_plain(e, t, t->ow0, t->ow1, mid);
         break;
     case CB_DW_STRIPS:
-    case CB_DW_STRIPS_STAGED:
-        if (!run_cl_strips(e, t, ws, mid, path == CB_DW_STRIPS_STAGED))
+    case CB_DW_STRIPS_BUFFERED:
+        if (!run_cl_strips(e, t, ws, mid, path == CB_DW_STRIPS_BUFFERED))
             run_path(e, t, ws, mid, cb_dw_rows_path_at(e->p, e->in));
         break;
     }

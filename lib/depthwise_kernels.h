@@ -76,15 +76,17 @@ typedef struct cb_dw_strips {
 
 /* Whether this CPU has the strip kernels (AVX-512). */
 bool cb_dw_strips_available(void);
-/* Whether they compute g: read in place, every strip's window must cross an end of the
- * input row by 0 or d_w columns (as "same" and "valid" padding do); staged, anything of
- * 4 columns or more. */
-bool cb_dw_strips_fit(const cb_dw_strips *g, bool staged);
-/* Floats of the copy of one strip's window, for sweeps of at most `rows` output rows. */
-int64_t cb_dw_strips_stage_floats(int64_t rows, int64_t d_w);
-/* Computes g; stage: NULL to read in place, or cb_dw_strips_stage_floats floats on a
- * cache line, for the sweeps of at most `rows` output rows (rows oh1 - oh0 over d_h). */
-void cb_dw_strips_run(const cb_dw_strips *g, float *stage);
+/* Whether they compute g: every strip's window must cross an end of the input row by 0 or
+ * d_w columns (as "same" and "valid" padding do), the rows be 4 columns or more. */
+bool cb_dw_strips_fit(const cb_dw_strips *g);
+/* Output rows of one class of rows (d_h of them) in a call with a buffer, at most. */
+enum { CB_DW_STRIP_ROWS = 16 };
+/* Floats of that buffer. */
+int64_t cb_dw_strips_buffer_floats(void);
+/* Computes g; buffer: NULL to store the sums in the output, or cb_dw_strips_buffer_floats
+ * floats on a cache line to pass each sweep's rows through (oh1 - oh0 <= CB_DW_STRIP_ROWS
+ * * d_h), where the output's stores would delay the input's loads (depthwise_strips.c). */
+void cb_dw_strips_run(const cb_dw_strips *g, float *buffer);
 
 /* The column stride of a staged row of `lanes` lanes: whole vectors, an odd number of
  * cache lines, so that the columns of a window fall in different L1 sets. */

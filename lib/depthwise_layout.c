@@ -93,13 +93,13 @@ static bool strips(const cb_problem *p) {
            !cb_streams_from_memory(p) && cb_dw_strips_available();
 }
 
-/* Whether the strips read a copy: where input and output pixels fall in the same one or
- * two L1 sets and lie alike within 4 KiB (to 256 bytes), every load would wait for the
- * stores before it (7x7x1024: 22.5 us in place, 16 from copies; 11.7 in place with the
- * output 128 bytes further). An input off a cache line is read in place even for 2 or 3
- * vectors, one vector more per pixel: 16 bytes past a line, in place against copies,
- * 112x112x32 118 against 185 us, 80x80x48 80 against 125, 112x112x16 35 against 61. */
-static bool strips_copy(const cb_problem *p, const float *in, const float *out) {
+/* Whether the strips pass their rows through a buffer: where input and output pixels fall
+ * in the same one or two L1 sets and lie alike within 4 KiB (to 256 bytes), every load
+ * would wait for the stores before it (depthwise_strips.c). An input off a cache line
+ * needs nothing: the strips read it in place even for 2 or 3 vectors, one vector more per
+ * pixel (16 bytes past a line, in place against copies of each strip's window: 112x112x32
+ * 118 against 185 us, 80x80x48 80 against 125, 112x112x16 35 against 61). */
+static bool strips_buffered(const cb_problem *p, const float *in, const float *out) {
     int64_t sets = cb_dw_pixel_sets(p->channels);
     if (sets >= 4) return false;
     uintptr_t period = 4096 / (uintptr_t)sets, d = ((uintptr_t)in - (uintptr_t)out) % period;
@@ -112,7 +112,7 @@ cb_dw_path cb_dw_rows_path_at(const cb_problem *p, const float *in) {
 }
 
 cb_dw_path cb_dw_path_at(const cb_problem *p, const float *in, const float *out) {
-    if (strips(p)) return strips_copy(p, in, out) ? CB_DW_STRIPS_STAGED : CB_DW_STRIPS;
+    if (strips(p)) return strips_buffered(p, in, out) ? CB_DW_STRIPS_BUFFERED : CB_DW_STRIPS;
     return cb_dw_rows_path_at(p, in);
 }
 
@@ -159,7 +159,7 @@ int64_t cb_dw_stage_floats(const cb_problem *p, const layout *l) {
         if (!vectored(p)) return 0;
         int64_t pointers = 2 * (p->k_h + 1); /* rows of a pair of windows, as floats */
         int64_t ring = may_stage(p) ? cb_dw_ring_floats(p, l->seg) : 0;
-        if (strips(p)) ring = cb_max(ring, cb_dw_strips_stage_floats(CB_DW_STRIP_ROWS, p->d_w));
+        if (strips(p)) ring = cb_max(ring, cb_dw_strips_buffer_floats());
         return ring > INT64_MAX - pointers - ALIGN ? INT64_MAX : ring + pointers + ALIGN;
     }
     /* A window over 2^28 floats (1 GiB; a huge dilation stages the skipped columns too)

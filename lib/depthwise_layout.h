@@ -7,10 +7,7 @@
 
 #include "convblas_internal.h"
 
-enum {
-    CB_DW_ALIGN = 16,     /* floats of slack to start a buffer on a 64-byte boundary */
-    CB_DW_STRIP_ROWS = 16 /* output rows of a sweep from a copied strip: the copy in L1 */
-};
+enum { CB_DW_ALIGN = 16 }; /* floats of slack to start a buffer on a 64-byte boundary */
 
 /* How a task's input reaches the kernels. channels_last: the lane-vector kernels read rows
  * staged into a ring (STAGED) or the input itself (IN_PLACE), or the plain path runs (PLAIN:
@@ -21,10 +18,11 @@ typedef enum {
     CB_DW_IN_PLACE,
     CB_DW_STAGED,
     CB_DW_WINDOW,
-    /* 3x3 of stride 1: the strip kernels of depthwise_strips.c, in place or from a copy of
-     * each strip's window; where they do not fit a task, the path path_of gives. */
+    /* 3x3 of stride 1: the strip kernels of depthwise_strips.c, their rows stored in the
+     * output, or passed through a buffer; where they do not fit a task, the path path_of
+     * gives. */
     CB_DW_STRIPS,
-    CB_DW_STRIPS_STAGED
+    CB_DW_STRIPS_BUFFERED
 } cb_dw_path;
 
 cb_dw_path cb_dw_path_of(const cb_problem *p);

@@ -6,11 +6,12 @@
  * Measured against those pairs (1 thread, buffers on a cache line, in place): 56x56x128
  * 93 -> 67 us, 28x28x256 47 -> 40, 112x112x32 88 -> 67, 14x14x480 23 -> 14.
  *
- * In place, or from a copy of the strip's window: with channels a multiple of 512 (every
- * pixel in the same one or two L1 sets) and input and output alike modulo 4 KiB, each load
- * of a lane vector matches the address bits of the stores just before it and waits for
- * them (7x7x1024 in place: 22.5 us so, 11.7 with the output 128 bytes further; from a
- * copy 16). The copy holds the window's rows of one lane vector with zeros in the padding.
+ * Where channels are a multiple of 512 (every pixel in the same one or two L1 sets) and
+ * input and output lie alike modulo 4 KiB, each load of a lane vector matches the address
+ * bits of the stores just before it and waits for them (7x7x1024: 22.5 us so, 11.7 with
+ * the output 128 bytes further). There a sweep's rows go to a buffer and reach the output
+ * during the next sweep, of other lanes. Copying each strip's input instead took 16 us,
+ * the copy's loads, all in one L1 set, waiting on the L2 cache.
  *
  * The sweeps need the 32 registers of AVX-512: they exist in its build alone. */
 #include "depthwise_kernels.h"
@@ -60,11 +61,10 @@ static void strip_cuts(const cb_dw_strips *g, int64_t a, int nw, int64_t *left, 
     *right = last >= g->in_w ? last - g->in_w + 1 : 0;
 }
 
-bool cb_dw_strips_fit(const cb_dw_strips *g, bool staged) {
+bool cb_dw_strips_fit(const cb_dw_strips *g) {
     if (!cb_dw_strips_available() || g->lanes < VL || g->ow1 - g->ow0 < NW_MIN ||
         (g->d_w != 1 && g->d_w != 2))
         return false;
-    if (staged) return true; /* the copy holds the padding */
     for (int64_t k = 0; k < strip_count(g); k++) {
         int64_t a, l, r;
         int nw;
@@ -75,8 +75,8 @@ bool cb_dw_strips_fit(const cb_dw_strips *g, bool staged) {
     return true;
 }
 
-int64_t cb_dw_strips_stage_floats(int64_t rows, int64_t d_w) {
-    return (rows + 2) * (NW + 2 * d_w) * VL;
+int64_t cb_dw_strips_buffer_floats(void) {
+    return 2 * CB_DW_STRIP_ROWS * NW * VL; /* two sweeps' rows */
 }
 
 #ifdef CB_TARGET_V4
@@ -88,6 +88,22 @@ typedef struct source {
     const float *src;
     int64_t row0, row_step, col0, col_step, j_lo, j_hi;
 } source;
+
+/* The rows of a finished sweep on their way from its buffer to the output, a row per step
+ * of the next sweep: row m of nw vectors at buf + m * nw * VL to out + m * out_step, its
+ * columns out_col apart; rows [m, rows) still to go. */
+typedef struct drain {
+    const float *buf;
+    float *out;
+    int64_t out_step, out_col, m, rows;
+    int nw;
+} drain;
+
+CB_TARGET_V4 VINLINE void drain_row(drain *d) {
+    int64_t m = d->m++;
+    for (int c = 0; c < d->nw; c++)
+        vstore(d->out + (m * d->out_step + c * d->out_col), vload(d->buf + (m * d->nw + c) * VL));
+}
 
 CB_TARGET_V4 VINLINE vf load_reg(const float *p) {
     vf v = vload(p);
@@ -124,9 +140,9 @@ CB_TARGET_V4 VINLINE void row_in(vf *P, vf *Q, vf *R, const vf *wv, const source
 
 /* n output rows, step j's input row feeding rows j - 2, j - 1 and j: out at row 0, rows
  * out_step apart, lanes [o, o + VL). */
-CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, float *out,
-                                int64_t out_step, int64_t n, int64_t o, const int nw, const int D,
-                                const int cl, const int cr) {
+CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, drain *dr, float *out,
+                                int64_t out_step, int64_t out_col, int64_t n, int64_t o,
+                                const int nw, const int D, const int cl, const int cr) {
     vf wv[9];
 #pragma GCC unroll 9
     for (int k = 0; k < 9; k++) /* upward, kernel row i is the input row 2 - i rows up */
@@ -135,7 +151,6 @@ CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, float *o
     /* locals: the output stores could alias g as far as the compiler knows */
     float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
     float hi = g->clamp == CB_DW_BOTH ? g->hi : INFINITY;
-    int64_t out_col = g->out_col;
     source src = *s;
     vf P[NW], Q[NW], R[NW];
 #pragma GCC unroll 8
@@ -153,6 +168,7 @@ CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, float *o
             else
                 row_in(P, Q, R, wv, &src, j, nw, D, cl, cr, true, true, false);
         }
+        if (dr && dr->m < dr->rows) drain_row(dr);
         if (j < 2) continue;
         float *y = out + (j - 2) * out_step;
 #pragma GCC unroll 8
@@ -164,14 +180,14 @@ CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, float *o
 
 #define SWEEP(W, DD, CL, CR)                                                                       \
     if (nw == W && D == DD && cl == CL && cr == CR) {                                              \
-        sweep(g, s, out, out_step, n, o, W, DD, CL, CR);                                           \
+        sweep(g, s, dr, out, out_step, out_col, n, o, W, DD, CL, CR);                              \
         return;                                                                                    \
     }
 
 /* The sweep for this width, dilation and cut, each compiled on its own. */
-CB_TARGET_V4 static void sweep_any(const cb_dw_strips *g, const source *s, float *out,
-                                   int64_t out_step, int64_t n, int64_t o, int nw, int64_t cl,
-                                   int64_t cr) {
+CB_TARGET_V4 static void sweep_any(const cb_dw_strips *g, const source *s, drain *dr, float *out,
+                                   int64_t out_step, int64_t out_col, int64_t n, int64_t o, int nw,
+                                   int64_t cl, int64_t cr) {
     int64_t D = g->d_w;
     SWEEP(7, 1, 0, 0)
     SWEEP(7, 1, 1, 0)
@@ -198,38 +214,27 @@ static int64_t next_lanes(int64_t o, int64_t head, int64_t lanes) {
     return n + VL > lanes ? lanes - VL : n;
 }
 
-/* Copies steps [s->j_lo, s->j_hi) of window columns [x0, x0 + span) of lane vector o
- * into stage, zeros outside the row, and points s at the copy. */
-CB_TARGET_V4 static void stage_strip(const cb_dw_strips *g, source *s, float *stage, int64_t x0,
-                                     int64_t span, int64_t o) {
-    for (int64_t j = s->j_lo; j < s->j_hi; j++) {
-        int64_t row = s->row0 + j * s->row_step + o;
-        for (int64_t u = 0; u < span; u++) {
-            int64_t x = x0 + u;
-            vf v = x >= 0 && x < g->in_w ? vload(g->in + (row + x * g->in_col)) : vsplat(0.0f);
-            vstore(stage + (j * span + u) * VL, v);
-        }
-    }
-    s->src = stage, s->row0 = 0, s->row_step = span * VL, s->col0 = 0, s->col_step = VL;
-}
-
-CB_TARGET_V4 static void strips_v4(const cb_dw_strips *g, float *stage) {
+/* Every sweep: strips, classes of rows (d_h of them), then lane vectors, so that two
+ * sweeps in a row never share lanes. buffer: each sweep's rows go to one half of it, and
+ * leave the other half, the sweep before's, for the output a row per step. */
+CB_TARGET_V4 static void strips_v4(const cb_dw_strips *g, float *buffer) {
     int64_t head = (int64_t)((64 - (uintptr_t)g->in % 64) % 64 / sizeof(float)) % VL;
     int64_t classes = cb_min(g->d_h, g->oh1 - g->oh0);
+    drain last = {.rows = 0};
+    int half = 0;
     for (int64_t k = 0; k < strip_count(g); k++) {
         int64_t a, cl, cr;
         int nw;
         strip_at(g, k, &a, &nw);
         strip_cuts(g, a, nw, &cl, &cr);
-        int64_t x0 = a - g->pad_left, span = nw + 2 * g->d_w;
-        for (int64_t o = 0;; o = next_lanes(o, head, g->lanes)) {
-            for (int64_t c = 0; c < classes; c++) {
-                int64_t f = g->oh0 + c, n = cb_ceil_div(g->oh1 - f, g->d_h);
-                int64_t top = f - g->pad_top; /* input row of step 0 */
+        for (int64_t c = 0; c < classes; c++) {
+            int64_t f = g->oh0 + c, n = cb_ceil_div(g->oh1 - f, g->d_h);
+            int64_t top = f - g->pad_top; /* input row of step 0 */
+            for (int64_t o = 0;; o = next_lanes(o, head, g->lanes)) {
                 source s = {.src = g->in,
                             .row0 = top * g->in_row,
                             .row_step = g->d_h * g->in_row,
-                            .col0 = x0 * g->in_col + o,
+                            .col0 = (a - g->pad_left) * g->in_col + o,
                             .col_step = g->in_col};
                 cb_steps_inside(top, g->d_h, g->in_h, n + 2, &s.j_lo, &s.j_hi);
                 float *out = g->out + ((f - g->oh0) * g->out_row + (a - g->ow0) * g->out_col + o);
@@ -240,24 +245,33 @@ CB_TARGET_V4 static void strips_v4(const cb_dw_strips *g, float *stage) {
                     s.j_lo = lo, s.j_hi = hi;
                     out += (n - 1) * out_step, out_step = -out_step;
                 }
-                if (stage) {
-                    stage_strip(g, &s, stage, x0, span, o);
-                    sweep_any(g, &s, out, out_step, n, o, nw, 0, 0);
+                if (!buffer) {
+                    sweep_any(g, &s, NULL, out, out_step, g->out_col, n, o, nw, cl, cr);
                 } else {
-                    sweep_any(g, &s, out, out_step, n, o, nw, cl, cr);
+                    float *rows = buffer + half * (cb_dw_strips_buffer_floats() / 2);
+                    sweep_any(g, &s, &last, rows, nw * VL, VL, n, o, nw, cl, cr);
+                    while (last.m < last.rows) drain_row(&last);
+                    last = (drain){.buf = rows,
+                                   .out = out,
+                                   .out_step = out_step,
+                                   .out_col = g->out_col,
+                                   .rows = n,
+                                   .nw = nw};
+                    half ^= 1;
                 }
+                if (o + VL >= g->lanes) break;
             }
-            if (o + VL >= g->lanes) break;
         }
     }
+    while (last.m < last.rows) drain_row(&last);
 }
 
 #endif
 
-void cb_dw_strips_run(const cb_dw_strips *g, float *stage) {
+void cb_dw_strips_run(const cb_dw_strips *g, float *buffer) {
 #ifdef CB_TARGET_V4
-    strips_v4(g, stage);
+    strips_v4(g, buffer);
 #else
-    (void)g, (void)stage;
+    (void)g, (void)buffer;
 #endif
 }
