@@ -96,9 +96,9 @@ static bool strips(const cb_problem *p) {
 /* Whether the strips pass their rows through a buffer: where input and output pixels fall
  * in the same one or two L1 sets and lie alike within 4 KiB (to 256 bytes), every load
  * would wait for the stores before it (depthwise_strips.c). An input off a cache line
- * needs nothing: the strips read it in place even for 2 or 3 vectors, one vector more per
- * pixel (16 bytes past a line, in place against copies of each strip's window: 112x112x32
- * 118 against 185 us, 80x80x48 80 against 125, 112x112x16 35 against 61). */
+ * needs nothing: the strips read it in place (16 bytes past a line, in place against
+ * copies of each strip's window: 112x112x32 82 against 185 us, 80x80x48 64 against 125,
+ * 112x112x16 35 against 61). */
 static bool strips_buffered(const cb_problem *p, const float *in, const float *out) {
     int64_t sets = cb_dw_pixel_sets(p->channels);
     if (sets >= 4) return false;

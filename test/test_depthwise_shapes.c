@@ -104,13 +104,14 @@ static float *shifted_copy(const float *src, size_t n, int64_t shift, float **ba
     return *base + shift;
 }
 
-/* depthwise_direct runs 3x3 layers of stride 1 by vertical strips read in place, its lane
- * vectors shifted onto the input's cache lines, or from a copy of each strip where 512 or
- * 1024 channels put input and output pixels in the same L1 sets (the buffers alike to 256
- * bytes modulo 4 KiB); narrow rows whose strips cross the padding unevenly take the row
- * kernels, which stage the rows where the input starts off a line and the channels are 2
- * or 3 vectors. Input and output at several offsets from a line and from each other, each
- * dilation along each axis, against the reference, nothing written outside the output. */
+/* depthwise_direct runs 3x3 layers of stride 1 by vertical strips read in place (lane
+ * vectors shifted onto the input's cache lines where a pixel is 8 vectors or more), their
+ * rows passed through a buffer where 512 or 1024 channels put input and output pixels in
+ * the same L1 sets (the buffers alike to 256 bytes modulo 4 KiB); narrow rows whose strips
+ * cross the padding unevenly take the row kernels, which stage the rows where the input
+ * starts off a line and the channels are 2 or 3 vectors. Input and output at several
+ * offsets from a line and from each other, each dilation along each axis, against the
+ * reference, nothing written outside the output. */
 static void alignments(tu_stats *st) {
     static const int64_t channels[] = {16, 32, 48, 64, 80, 144, 320, 512, 1024};
     static const int64_t shifts[][2] = {{0, 0},  {4, 4},  {1, 0},   {0, 7},
