@@ -274,7 +274,7 @@ static int64_t strip_rows(const cb_problem *p, int64_t count, int64_t lanes, boo
     return fused(p) ? rows : cb_min(rows, cb_max((1 << 16) / (count * lanes), 1));
 }
 
-/* channels_last 3x3 of stride 1 through the strips (depthwise_strips.c), their rows stored
+/* channels_last 3x3 of stride 1 or 2 through the strips (depthwise_strips.c), their rows stored
  * in the output or passed through a buffer in ws; false where they do not fit the tile (it
  * runs the row kernels). */
 static bool run_cl_strips(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid,
@@ -286,6 +286,7 @@ static bool run_cl_strips(const cb_exec *e, const cb_dw_tile *t, float *ws, floa
                       .in_w = p->in_w,
                       .in_row = p->in_w * p->channels,
                       .in_col = p->channels,
+                      .s = p->s_w,
                       .pad_top = p->pad_top,
                       .pad_left = p->pad_left,
                       .d_h = p->d_h,

@@ -22,8 +22,10 @@
 #include <math.h>
 
 enum {
-    NW = 7,    /* the widest strip: 3 x 7 sums, 9 weights and an input vector in 32 registers */
-    NW_MIN = 4 /* the narrowest: narrower rows take the other kernels */
+    NW = 7,     /* the widest strip: 3 x 7 sums, 9 weights and an input vector in 32 registers */
+    NW2 = 8,    /* of stride 2: 2 x 8 sums */
+    NW_MIN = 4, /* the narrowest: narrower rows take the other kernels */
+    NW_MAX = 8
 };
 
 bool cb_dw_strips_available(void) {
@@ -35,15 +37,16 @@ bool cb_dw_strips_available(void) {
 }
 
 /* Strips of columns [ow0, ow1): `width` wide from ow0, the last moved back to end at ow1,
- * or 4 wide where that covers what is left (rows of 7, 14, 28, 56 and 112 take 7 only). */
-static int strip_width(int64_t count) {
-    return count >= NW ? NW : NW_MIN;
+ * or 4 wide where that covers what is left (rows of 7, 14, 28, 56 and 112 take 7 only at
+ * stride 1, rows of 8, 16, 28 and 56 take 8 at stride 2). */
+static int strip_width(const cb_dw_strips *g) {
+    int wide = g->s == 2 ? NW2 : NW;
+    return g->ow1 - g->ow0 >= wide ? wide : NW_MIN;
 }
 
 /* Strip k's first column and width (k < strip_count). */
 static void strip_at(const cb_dw_strips *g, int64_t k, int64_t *a, int *nw) {
-    int64_t count = g->ow1 - g->ow0;
-    int w = strip_width(count);
+    int w = strip_width(g);
     *a = g->ow0 + k * w, *nw = w;
     if (*a + w <= g->ow1) return;
     *nw = g->ow1 - *a <= NW_MIN ? NW_MIN : w;
@@ -51,19 +54,20 @@ static void strip_at(const cb_dw_strips *g, int64_t k, int64_t *a, int *nw) {
 }
 
 static int64_t strip_count(const cb_dw_strips *g) {
-    return cb_ceil_div(g->ow1 - g->ow0, strip_width(g->ow1 - g->ow0));
+    return cb_ceil_div(g->ow1 - g->ow0, strip_width(g));
 }
 
 /* The window columns of strip [a, a + nw) outside the input row: before it, after it. */
 static void strip_cuts(const cb_dw_strips *g, int64_t a, int nw, int64_t *left, int64_t *right) {
-    int64_t first = a - g->pad_left, last = first + nw - 1 + 2 * g->d_w;
+    int64_t first = a * g->s - g->pad_left, last = first + (nw - 1) * g->s + 2 * g->d_w;
     *left = first < 0 ? -first : 0;
     *right = last >= g->in_w ? last - g->in_w + 1 : 0;
 }
 
 bool cb_dw_strips_fit(const cb_dw_strips *g) {
-    if (!cb_dw_strips_available() || g->lanes < VL || g->ow1 - g->ow0 < NW_MIN ||
-        (g->d_w != 1 && g->d_w != 2))
+    bool s1 = g->s == 1 && (g->d_w == 1 || g->d_w == 2);
+    bool s2 = g->s == 2 && g->d_w == 1 && g->d_h == 1;
+    if (!cb_dw_strips_available() || g->lanes < VL || g->ow1 - g->ow0 < NW_MIN || !(s1 || s2))
         return false;
     for (int64_t k = 0; k < strip_count(g); k++) {
         int64_t a, l, r;
@@ -76,7 +80,7 @@ bool cb_dw_strips_fit(const cb_dw_strips *g) {
 }
 
 int64_t cb_dw_strips_buffer_floats(void) {
-    return 2 * CB_DW_STRIP_ROWS * NW * VL; /* two sweeps' rows */
+    return 2 * CB_DW_STRIP_ROWS * NW_MAX * VL; /* two sweeps' rows */
 }
 
 #ifdef CB_TARGET_V4
@@ -178,6 +182,67 @@ CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, drain *d
     }
 }
 
+/* Stride 2 (dilation 1): one input row into the sums of the output it is kernel row 0 of
+ * (A) and, for even rows, of the one it is kernel row 2 of (P); odd rows are kernel row 1
+ * of A alone. Window column u is tap u - 2 c of output c. */
+CB_TARGET_V4 VINLINE void row2_in(vf *P, vf *A, const vf *wv, const source *s, int64_t j,
+                                  const int nw, const int cl, const int cr, const bool even) {
+    int64_t row = s->row0 + j * s->row_step + s->col0;
+#pragma GCC unroll 17
+    for (int u = cl; u < 2 * nw + 1 - cr; u++) {
+        vf x = load_reg(s->src + (row + u * s->col_step));
+#pragma GCC unroll 3
+        for (int t = 0; t < 3; t++) {
+            int c = (u - t) / 2;
+            if (u < t || (u - t) % 2 != 0 || c >= nw) continue;
+            if (even) A[c] += x * wv[t], P[c] += x * wv[6 + t];
+            if (!even) A[c] += x * wv[3 + t];
+        }
+    }
+}
+
+/* Stride 2: n output rows from 2 n + 1 input rows, output m from rows 2 m, 2 m + 1 and
+ * 2 m + 2, two rows of sums in registers; otherwise as sweep. */
+CB_TARGET_V4 VINLINE void sweep2(const cb_dw_strips *g, const source *s, drain *dr, float *out,
+                                 int64_t out_step, int64_t out_col, int64_t n, int64_t o,
+                                 const int nw, const int cl, const int cr) {
+    vf wv[9];
+#pragma GCC unroll 9
+    for (int k = 0; k < 9; k++)
+        wv[k] = vload(g->w + ((g->upward ? 6 - k / 3 * 3 + k % 3 : k) * g->w_tap + o));
+    vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
+    float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
+    float hi = g->clamp == CB_DW_BOTH ? g->hi : INFINITY;
+    source src = *s;
+    vf P[NW2], A[NW2];
+#pragma GCC unroll 8
+    for (int c = 0; c < nw; c++) P[c] = A[c] = b;
+    for (int64_t m = 0;; m++) {
+        /* Row 2 m: kernel row 2 of output m - 1 (none at m = 0) and row 0 of output m
+         * (none at m = n): computed there too, never stored. */
+        if (2 * m >= src.j_lo && 2 * m < src.j_hi) row2_in(P, A, wv, &src, 2 * m, nw, cl, cr, true);
+        if (dr && dr->m < dr->rows) drain_row(dr);
+        if (m > 0) {
+            float *y = out + (m - 1) * out_step;
+#pragma GCC unroll 8
+            for (int c = 0; c < nw; c++) P[c] = clamp(P[c], lo, hi);
+#pragma GCC unroll 8
+            for (int c = 0; c < nw; c++) vstore(y + c * out_col, P[c]);
+        }
+        if (m == n) return;
+        if (2 * m + 1 >= src.j_lo && 2 * m + 1 < src.j_hi)
+            row2_in(P, A, wv, &src, 2 * m + 1, nw, cl, cr, false);
+#pragma GCC unroll 8
+        for (int c = 0; c < nw; c++) P[c] = A[c], A[c] = b;
+    }
+}
+
+#define SWEEP2(W, CL, CR)                                                                          \
+    if (nw == W && cl == CL && cr == CR) {                                                         \
+        sweep2(g, s, dr, out, out_step, out_col, n, o, W, CL, CR);                                 \
+        return;                                                                                    \
+    }
+
 #define SWEEP(W, DD, CL, CR)                                                                       \
     if (nw == W && D == DD && cl == CL && cr == CR) {                                              \
         sweep(g, s, dr, out, out_step, out_col, n, o, W, DD, CL, CR);                              \
@@ -189,6 +254,17 @@ CB_TARGET_V4 static void sweep_any(const cb_dw_strips *g, const source *s, drain
                                    int64_t out_step, int64_t out_col, int64_t n, int64_t o, int nw,
                                    int64_t cl, int64_t cr) {
     int64_t D = g->d_w;
+    if (g->s == 2) {
+        SWEEP2(8, 0, 0)
+        SWEEP2(8, 1, 0)
+        SWEEP2(8, 0, 1)
+        SWEEP2(8, 1, 1)
+        SWEEP2(4, 0, 0)
+        SWEEP2(4, 1, 0)
+        SWEEP2(4, 0, 1)
+        SWEEP2(4, 1, 1)
+        return;
+    }
     SWEEP(7, 1, 0, 0)
     SWEEP(7, 1, 1, 0)
     SWEEP(7, 1, 0, 1)
@@ -219,11 +295,12 @@ static int64_t next_lanes(int64_t o, int64_t head, int64_t lanes) {
  * leave the other half, the sweep before's, for the output a row per step. */
 CB_TARGET_V4 static void strips_v4(const cb_dw_strips *g, float *buffer) {
     /* An input off a cache line: lane vectors shifted onto the lines (lane 0, then `head`
-     * onward) where that costs at most an eighth more vectors; under that, loads across
-     * two lines cost less (16 bytes past a line: 112x112x32 82 us against 114 shifted,
-     * 80x80x48 64 against 78; 64 and 128 channels alike; 33x33x320 d2 70 against 80). */
+     * onward) where a pixel is 4 vectors or more; under that, loads across two lines cost
+     * less than the vector more (16 bytes past a line, shifted against not: 112x112x32 114
+     * against 82 us, 80x80x48 78 against 64; 64x64x64 65 against 68, at stride 2
+     * 112x112x64 83 against 90; 33x33x320 d2 70 against 80). */
     int64_t head =
-        g->lanes < 8 * VL ? 0 : (int64_t)((64 - (uintptr_t)g->in % 64) % 64 / sizeof(float)) % VL;
+        g->lanes < 4 * VL ? 0 : (int64_t)((64 - (uintptr_t)g->in % 64) % 64 / sizeof(float)) % VL;
     int64_t classes = cb_min(g->d_h, g->oh1 - g->oh0);
     drain last = {.rows = 0};
     int half = 0;
@@ -234,19 +311,21 @@ CB_TARGET_V4 static void strips_v4(const cb_dw_strips *g, float *buffer) {
         strip_cuts(g, a, nw, &cl, &cr);
         for (int64_t c = 0; c < classes; c++) {
             int64_t f = g->oh0 + c, n = cb_ceil_div(g->oh1 - f, g->d_h);
-            int64_t top = f - g->pad_top; /* input row of step 0 */
+            /* the input row of step 0, the rows a step apart, the steps */
+            int64_t top = f * g->s - g->pad_top, step = g->s == 2 ? 1 : g->d_h;
+            int64_t steps = (n - 1) * g->s + 3;
             for (int64_t o = 0;; o = next_lanes(o, head, g->lanes)) {
                 source s = {.src = g->in,
                             .row0 = top * g->in_row,
-                            .row_step = g->d_h * g->in_row,
-                            .col0 = (a - g->pad_left) * g->in_col + o,
+                            .row_step = step * g->in_row,
+                            .col0 = (a * g->s - g->pad_left) * g->in_col + o,
                             .col_step = g->in_col};
-                cb_steps_inside(top, g->d_h, g->in_h, n + 2, &s.j_lo, &s.j_hi);
+                cb_steps_inside(top, step, g->in_h, steps, &s.j_lo, &s.j_hi);
                 float *out = g->out + ((f - g->oh0) * g->out_row + (a - g->ow0) * g->out_col + o);
                 int64_t out_step = g->d_h * g->out_row;
                 if (g->upward) { /* the same steps in reverse: rows and outputs, stepping up */
-                    s.row0 += (n + 1) * s.row_step, s.row_step = -s.row_step;
-                    int64_t lo = n + 2 - s.j_hi, hi = n + 2 - s.j_lo;
+                    s.row0 += (steps - 1) * s.row_step, s.row_step = -s.row_step;
+                    int64_t lo = steps - s.j_hi, hi = steps - s.j_lo;
                     s.j_lo = lo, s.j_hi = hi;
                     out += (n - 1) * out_step, out_step = -out_step;
                 }
