@@ -268,13 +268,14 @@ static void run_cl_lanes(const cb_exec *e, const cb_dw_tile *t, float *ws, float
 }
 
 /* Output rows of a call to the strips: a buffer holds CB_DW_STRIP_ROWS per class of rows;
- * activations not done in registers follow each call on rows still in the L2 cache. */
+ * activations not done in registers follow each call on rows still in the L2 cache (half
+ * of it: each call's first and last rows cost a 5x5 sweep 10 rows' worth of FMAs). */
 static int64_t strip_rows(const cb_problem *p, int64_t count, int64_t lanes, bool buffered) {
     int64_t rows = buffered ? CB_DW_STRIP_ROWS * p->d_h : INT64_MAX;
-    return fused(p) ? rows : cb_min(rows, cb_max((1 << 16) / (count * lanes), 1));
+    return fused(p) ? rows : cb_min(rows, cb_max((1 << 17) / (count * lanes), 1));
 }
 
-/* channels_last 3x3 of stride 1 or 2 through the strips (depthwise_strips.c), their rows stored
+/* channels_last 3x3 and 5x5 through the strips (depthwise_strips.c), their rows stored
  * in the output or passed through a buffer in ws; false where they do not fit the tile (it
  * runs the row kernels). */
 static bool run_cl_strips(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid,
@@ -286,6 +287,7 @@ static bool run_cl_strips(const cb_exec *e, const cb_dw_tile *t, float *ws, floa
                       .in_w = p->in_w,
                       .in_row = p->in_w * p->channels,
                       .in_col = p->channels,
+                      .k = p->k_w,
                       .s = p->s_w,
                       .pad_top = p->pad_top,
                       .pad_left = p->pad_left,

@@ -53,15 +53,16 @@ typedef struct cb_dw_staged {
 
 void cb_dw_cl_staged(const cb_dw_staged *g);
 
-/* channels_last 3x3 of stride 1 or 2 by vertical strips (depthwise_strips.c): output rows
- * [oh0, oh1) and columns [ow0, ow1), lanes [0, lanes):
+/* channels_last k x k depthwise (3x3 of stride 1 or 2, 5x5) by vertical strips
+ * (depthwise_strips.c): output rows [oh0, oh1) and columns [ow0, ow1), lanes [0, lanes):
  *   out[(oh - oh0) * out_row + (ow - ow0) * out_col + l] = bias[l] +
- *       sum_{i, j < 3, (ih, iw) inside the input}
- *           in[ih * in_row + iw * in_col + l] * w[(i * 3 + j) * w_tap + l],
+ *       sum_{i, j < k, (ih, iw) inside the input}
+ *           in[ih * in_row + iw * in_col + l] * w[(i * k + j) * w_tap + l],
  *   ih = oh * s - pad_top + i * d_h, iw = ow * s - pad_left + j * d_w. */
 typedef struct cb_dw_strips {
     const float *in; /* row 0, column 0, the first lane */
     int64_t in_h, in_w, in_row, in_col;
+    int64_t k; /* the kernel's size, 3 (3x3) or 5 (5x5) */
     int64_t s; /* the stride, 1 or 2 */
     int64_t pad_top, pad_left, d_h, d_w;
     const float *w; /* tap 0, the first lane */
@@ -77,9 +78,10 @@ typedef struct cb_dw_strips {
 
 /* Whether this CPU has the strip kernels (AVX-512). */
 bool cb_dw_strips_available(void);
-/* Whether they compute g: stride 1 of dilation 1 or 2, or stride 2 of dilation 1; every
- * strip's window crossing an end of the input row by 0 or d_w columns (as "same" and
- * "valid" padding do); rows of 4 columns or more. */
+/* Whether they compute g: 3x3 of stride 1 and dilation 1 or 2, or of stride 2 and
+ * dilation 1, each strip's window crossing an end of the input row by 0 or d_w columns (as
+ * "same" and "valid" padding do); 5x5 of stride and dilation 1; rows of 4 columns or
+ * more. */
 bool cb_dw_strips_fit(const cb_dw_strips *g);
 /* Output rows of one class of rows (d_h of them) in a call with a buffer, at most. */
 enum { CB_DW_STRIP_ROWS = 16 };

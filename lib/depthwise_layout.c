@@ -90,9 +90,11 @@ cb_dw_path cb_dw_path_of(const cb_problem *p) {
 static bool strips(const cb_problem *p) {
     bool s1 = p->s_h == 1 && p->s_w == 1 && p->d_h <= 2 && p->d_w <= 2;
     bool s2 = p->s_h == 2 && p->s_w == 2 && p->d_h == 1 && p->d_w == 1;
-    return vectored(p) && p->k_h == 3 && p->k_w == 3 && (s1 || s2) && p->group_out == 1 &&
-           p->channels % VEC == 0 && p->out_w >= 4 && !cb_streams_from_memory(p) &&
-           cb_dw_strips_available();
+    bool three = p->k_h == 3 && p->k_w == 3 && (s1 || s2);
+    bool five =
+        p->k_h == 5 && p->k_w == 5 && p->s_h == 1 && p->s_w == 1 && p->d_h == 1 && p->d_w == 1;
+    return vectored(p) && (three || five) && p->group_out == 1 && p->channels % VEC == 0 &&
+           p->out_w >= 4 && !cb_streams_from_memory(p) && cb_dw_strips_available();
 }
 
 /* Whether the strips pass their rows through a buffer: where input and output pixels fall

@@ -38,8 +38,10 @@ bool cb_dw_strips_available(void) {
 
 /* Strips of columns [ow0, ow1): `width` wide from ow0, the last moved back to end at ow1,
  * or 4 wide where that covers what is left (rows of 7, 14, 28, 56 and 112 take 7 only at
- * stride 1, rows of 8, 16, 28 and 56 take 8 at stride 2). */
+ * stride 1, rows of 8, 16, 28 and 56 take 8 at stride 2); 5x5: one column, all 25 weights
+ * in registers. */
 static int strip_width(const cb_dw_strips *g) {
+    if (g->k == 5) return 1;
     int wide = g->s == 2 ? NW2 : NW;
     return g->ow1 - g->ow0 >= wide ? wide : NW_MIN;
 }
@@ -59,22 +61,25 @@ static int64_t strip_count(const cb_dw_strips *g) {
 
 /* The window columns of strip [a, a + nw) outside the input row: before it, after it. */
 static void strip_cuts(const cb_dw_strips *g, int64_t a, int nw, int64_t *left, int64_t *right) {
-    int64_t first = a * g->s - g->pad_left, last = first + (nw - 1) * g->s + 2 * g->d_w;
+    int64_t first = a * g->s - g->pad_left, last = first + (nw - 1) * g->s + (g->k - 1) * g->d_w;
     *left = first < 0 ? -first : 0;
     *right = last >= g->in_w ? last - g->in_w + 1 : 0;
 }
 
 bool cb_dw_strips_fit(const cb_dw_strips *g) {
-    bool s1 = g->s == 1 && (g->d_w == 1 || g->d_w == 2);
-    bool s2 = g->s == 2 && g->d_w == 1 && g->d_h == 1;
-    if (!cb_dw_strips_available() || g->lanes < VL || g->ow1 - g->ow0 < NW_MIN || !(s1 || s2))
+    bool s1 = g->k == 3 && g->s == 1 && (g->d_w == 1 || g->d_w == 2);
+    bool s2 = g->k == 3 && g->s == 2 && g->d_w == 1 && g->d_h == 1;
+    bool k5 = g->k == 5 && g->s == 1 && g->d_w == 1 && g->d_h == 1;
+    if (!cb_dw_strips_available() || g->lanes < VL || g->ow1 - g->ow0 < NW_MIN || !(s1 || s2 || k5))
         return false;
     for (int64_t k = 0; k < strip_count(g); k++) {
         int64_t a, l, r;
         int nw;
         strip_at(g, k, &a, &nw);
         strip_cuts(g, a, nw, &l, &r);
-        if ((l != 0 && l != g->d_w) || (r != 0 && r != g->d_w)) return false;
+        bool cut3 = (l == 0 || l == g->d_w) && (r == 0 || r == g->d_w);
+        bool cut5 = (l == 0 || r == 0) && l <= 2 && r <= 2; /* a row of 4 or more */
+        if (g->k == 3 ? !cut3 : !cut5) return false;
     }
     return true;
 }
@@ -237,6 +242,47 @@ CB_TARGET_V4 VINLINE void sweep2(const cb_dw_strips *g, const source *s, drain *
     }
 }
 
+/* 5x5 (stride and dilation 1), one column: the 25 weight vectors and the sums of the five
+ * output rows an input row feeds in registers, 25 FMAs per 5 loads. Step j's input row is
+ * kernel row i of output j - i (acc[i]); rows outside [0, n) are computed, never stored. */
+CB_TARGET_V4 VINLINE void sweep5(const cb_dw_strips *g, const source *s, drain *dr, float *out,
+                                 int64_t out_step, int64_t n, int64_t o, const int cl,
+                                 const int cr) {
+    vf wv[25];
+#pragma GCC unroll 25
+    for (int k = 0; k < 25; k++) /* upward, kernel row i is the input row 4 - i rows up */
+        wv[k] = vload(g->w + ((g->upward ? 20 - k / 5 * 5 + k % 5 : k) * g->w_tap + o));
+    vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
+    float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
+    float hi = g->clamp == CB_DW_BOTH ? g->hi : INFINITY;
+    source src = *s;
+    vf acc[5];
+#pragma GCC unroll 5
+    for (int i = 0; i < 5; i++) acc[i] = b;
+    for (int64_t j = 0; j < n + 4; j++) {
+#pragma GCC unroll 4
+        for (int i = 4; i > 0; i--) acc[i] = acc[i - 1];
+        acc[0] = b;
+        if (j >= src.j_lo && j < src.j_hi) {
+            int64_t row = src.row0 + j * src.row_step + src.col0;
+#pragma GCC unroll 5
+            for (int u = cl; u < 5 - cr; u++) {
+                vf x = load_reg(src.src + (row + u * src.col_step));
+#pragma GCC unroll 5
+                for (int i = 0; i < 5; i++) acc[i] += x * wv[i * 5 + u];
+            }
+        }
+        if (dr && dr->m < dr->rows) drain_row(dr);
+        if (j >= 4) vstore(out + (j - 4) * out_step, clamp(acc[4], lo, hi));
+    }
+}
+
+#define SWEEP5(CL, CR)                                                                             \
+    if (cl == CL && cr == CR) {                                                                    \
+        sweep5(g, s, dr, out, out_step, n, o, CL, CR);                                             \
+        return;                                                                                    \
+    }
+
 #define SWEEP2(W, CL, CR)                                                                          \
     if (nw == W && cl == CL && cr == CR) {                                                         \
         sweep2(g, s, dr, out, out_step, out_col, n, o, W, CL, CR);                                 \
@@ -254,6 +300,14 @@ CB_TARGET_V4 static void sweep_any(const cb_dw_strips *g, const source *s, drain
                                    int64_t out_step, int64_t out_col, int64_t n, int64_t o, int nw,
                                    int64_t cl, int64_t cr) {
     int64_t D = g->d_w;
+    if (g->k == 5) {
+        SWEEP5(0, 0)
+        SWEEP5(1, 0)
+        SWEEP5(2, 0)
+        SWEEP5(0, 1)
+        SWEEP5(0, 2)
+        return;
+    }
     if (g->s == 2) {
         SWEEP2(8, 0, 0)
         SWEEP2(8, 1, 0)
@@ -293,61 +347,77 @@ static int64_t next_lanes(int64_t o, int64_t head, int64_t lanes) {
 /* Every sweep: strips, classes of rows (d_h of them), then lane vectors, so that two
  * sweeps in a row never share lanes. buffer: each sweep's rows go to one half of it, and
  * leave the other half, the sweep before's, for the output a row per step. */
+/* The sweeps' state across one call: the lane vector after which to shift onto the input's
+ * lines, and with a buffer, the sweep whose rows are on their way out and the half of the
+ * buffer the next sweep writes. */
+typedef struct sweeps {
+    int64_t head;
+    float *buffer;
+    drain last;
+    int half;
+} sweeps;
+
+/* The sweep of strip k, class c of rows (d_h of them), lane vector o. */
+CB_TARGET_V4 static void sweep_one(const cb_dw_strips *g, sweeps *w, int64_t k, int64_t c,
+                                   int64_t o) {
+    int64_t a, cl, cr;
+    int nw;
+    strip_at(g, k, &a, &nw);
+    strip_cuts(g, a, nw, &cl, &cr);
+    int64_t f = g->oh0 + c, n = cb_ceil_div(g->oh1 - f, g->d_h);
+    /* the input row of step 0, the rows a step apart, the steps */
+    int64_t top = f * g->s - g->pad_top, step = g->s == 2 ? 1 : g->d_h;
+    int64_t steps = (n - 1) * g->s + g->k;
+    source s = {.src = g->in,
+                .row0 = top * g->in_row,
+                .row_step = step * g->in_row,
+                .col0 = (a * g->s - g->pad_left) * g->in_col + o,
+                .col_step = g->in_col};
+    cb_steps_inside(top, step, g->in_h, steps, &s.j_lo, &s.j_hi);
+    float *out = g->out + ((f - g->oh0) * g->out_row + (a - g->ow0) * g->out_col + o);
+    int64_t out_step = g->d_h * g->out_row;
+    if (g->upward) { /* the same steps in reverse: rows and outputs, stepping up */
+        s.row0 += (steps - 1) * s.row_step, s.row_step = -s.row_step;
+        int64_t lo = steps - s.j_hi, hi = steps - s.j_lo;
+        s.j_lo = lo, s.j_hi = hi;
+        out += (n - 1) * out_step, out_step = -out_step;
+    }
+    if (!w->buffer) {
+        sweep_any(g, &s, NULL, out, out_step, g->out_col, n, o, nw, cl, cr);
+        return;
+    }
+    float *rows = w->buffer + w->half * (cb_dw_strips_buffer_floats() / 2);
+    sweep_any(g, &s, &w->last, rows, nw * VL, VL, n, o, nw, cl, cr);
+    while (w->last.m < w->last.rows) drain_row(&w->last);
+    w->last = (drain){
+        .buf = rows, .out = out, .out_step = out_step, .out_col = g->out_col, .rows = n, .nw = nw};
+    w->half ^= 1;
+}
+
+/* Every sweep. 3x3, and with a buffer: strips, classes of rows, then lane vectors, so that
+ * two sweeps in a row never share lanes (the buffer's purpose). 5x5 without: lane vectors
+ * outermost, so that the next column's strip, 4 of its 5 input columns the same, finds
+ * them in the L1 cache (14x14x480, 1 / 2 threads: 48 / 29 us that way round, 52 / 36 the
+ * other). */
 CB_TARGET_V4 static void strips_v4(const cb_dw_strips *g, float *buffer) {
     /* An input off a cache line: lane vectors shifted onto the lines (lane 0, then `head`
      * onward) where a pixel is 4 vectors or more; under that, loads across two lines cost
      * less than the vector more (16 bytes past a line, shifted against not: 112x112x32 114
      * against 82 us, 80x80x48 78 against 64; 64x64x64 65 against 68, at stride 2
      * 112x112x64 83 against 90; 33x33x320 d2 70 against 80). */
-    int64_t head =
+    sweeps w = {.buffer = buffer, .last = {.rows = 0}};
+    w.head =
         g->lanes < 4 * VL ? 0 : (int64_t)((64 - (uintptr_t)g->in % 64) % 64 / sizeof(float)) % VL;
-    int64_t classes = cb_min(g->d_h, g->oh1 - g->oh0);
-    drain last = {.rows = 0};
-    int half = 0;
-    for (int64_t k = 0; k < strip_count(g); k++) {
-        int64_t a, cl, cr;
-        int nw;
-        strip_at(g, k, &a, &nw);
-        strip_cuts(g, a, nw, &cl, &cr);
-        for (int64_t c = 0; c < classes; c++) {
-            int64_t f = g->oh0 + c, n = cb_ceil_div(g->oh1 - f, g->d_h);
-            /* the input row of step 0, the rows a step apart, the steps */
-            int64_t top = f * g->s - g->pad_top, step = g->s == 2 ? 1 : g->d_h;
-            int64_t steps = (n - 1) * g->s + 3;
-            for (int64_t o = 0;; o = next_lanes(o, head, g->lanes)) {
-                source s = {.src = g->in,
-                            .row0 = top * g->in_row,
-                            .row_step = step * g->in_row,
-                            .col0 = (a * g->s - g->pad_left) * g->in_col + o,
-                            .col_step = g->in_col};
-                cb_steps_inside(top, step, g->in_h, steps, &s.j_lo, &s.j_hi);
-                float *out = g->out + ((f - g->oh0) * g->out_row + (a - g->ow0) * g->out_col + o);
-                int64_t out_step = g->d_h * g->out_row;
-                if (g->upward) { /* the same steps in reverse: rows and outputs, stepping up */
-                    s.row0 += (steps - 1) * s.row_step, s.row_step = -s.row_step;
-                    int64_t lo = steps - s.j_hi, hi = steps - s.j_lo;
-                    s.j_lo = lo, s.j_hi = hi;
-                    out += (n - 1) * out_step, out_step = -out_step;
-                }
-                if (!buffer) {
-                    sweep_any(g, &s, NULL, out, out_step, g->out_col, n, o, nw, cl, cr);
-                } else {
-                    float *rows = buffer + half * (cb_dw_strips_buffer_floats() / 2);
-                    sweep_any(g, &s, &last, rows, nw * VL, VL, n, o, nw, cl, cr);
-                    while (last.m < last.rows) drain_row(&last);
-                    last = (drain){.buf = rows,
-                                   .out = out,
-                                   .out_step = out_step,
-                                   .out_col = g->out_col,
-                                   .rows = n,
-                                   .nw = nw};
-                    half ^= 1;
-                }
+    int64_t classes = cb_min(g->d_h, g->oh1 - g->oh0), strips = strip_count(g);
+    bool lanes_outer = g->k == 5 && !buffer;
+    for (int64_t x = 0; x < (lanes_outer ? 1 : strips); x++)
+        for (int64_t c = 0; c < classes; c++)
+            for (int64_t o = 0;; o = next_lanes(o, w.head, g->lanes)) {
+                for (int64_t k = lanes_outer ? 0 : x; k < (lanes_outer ? strips : x + 1); k++)
+                    sweep_one(g, &w, k, c, o);
                 if (o + VL >= g->lanes) break;
             }
-        }
-    }
-    while (last.m < last.rows) drain_row(&last);
+    while (w.last.m < w.last.rows) drain_row(&w.last);
 }
 
 #endif

@@ -104,21 +104,22 @@ static float *shifted_copy(const float *src, size_t n, int64_t shift, float **ba
     return *base + shift;
 }
 
-/* depthwise_direct runs 3x3 layers of stride 1 and 2 by vertical strips read in place (lane
- * vectors shifted onto the input's cache lines where a pixel is 8 vectors or more), their
- * rows passed through a buffer where 512 or 1024 channels put input and output pixels in
- * the same L1 sets (the buffers alike to 256 bytes modulo 4 KiB); narrow rows whose strips
- * cross the padding unevenly take the row kernels, which stage the rows where the input
- * starts off a line and the channels are 2 or 3 vectors. Input and output at several
- * offsets from a line and from each other, each dilation along each axis and stride 2,
- * against the reference, nothing written outside the output. */
+/* depthwise_direct runs 3x3 layers of stride 1 and 2, and 5x5, by vertical strips read in
+ * place (lane vectors shifted onto the input's cache lines where a pixel is 4 vectors or
+ * more), their rows passed through a buffer where 512 or 1024 channels put input and
+ * output pixels in the same L1 sets (the buffers alike to 256 bytes modulo 4 KiB); narrow
+ * rows whose strips cross the padding unevenly take the row kernels, which stage the rows
+ * where the input starts off a line and the channels are 2 or 3 vectors. Input and output
+ * at several offsets from a line and from each other, each dilation along each axis,
+ * stride 2 and 5x5, against the reference, nothing written outside the output. */
 static void alignments(tu_stats *st) {
     static const int64_t channels[] = {16, 32, 48, 64, 80, 144, 320, 512, 1024};
     static const int64_t shifts[][2] = {{0, 0},  {4, 4},  {1, 0},   {0, 7},
                                         {12, 3}, {8, 15}, {0, 100}, {3, 200}};
     static const int64_t sizes[][2] = {{9, 13}, {6, 5}, {5, 8}, {7, 4}};
-    /* stride, then dilation along the height and the width */
-    static const int64_t configs[][3] = {{1, 1, 1}, {1, 2, 2}, {1, 1, 2}, {1, 2, 1}, {2, 1, 1}};
+    /* kernel size, stride, then dilation along the height and the width */
+    static const int64_t configs[][4] = {{3, 1, 1, 1}, {3, 1, 2, 2}, {3, 1, 1, 2},
+                                         {3, 1, 2, 1}, {3, 2, 1, 1}, {5, 1, 1, 1}};
     tu_rng r;
     tu_rng_seed(&r, 4242);
     int64_t n = 0;
@@ -127,9 +128,9 @@ static void alignments(tu_stats *st) {
             for (size_t k = 0; k < sizeof shifts / sizeof *shifts; k++, n++) {
                 convblas_layer_desc d = {.op = CONVBLAS_DEPTHWISE,
                                          .rank = 2,
-                                         .kernel_size = {3, 3},
-                                         .strides = {configs[cf][0], configs[cf][0]},
-                                         .dilation_rate = {configs[cf][1], configs[cf][2]},
+                                         .kernel_size = {configs[cf][0], configs[cf][0]},
+                                         .strides = {configs[cf][1], configs[cf][1]},
+                                         .dilation_rate = {configs[cf][2], configs[cf][3]},
                                          .padding = n % 5 == 4 ? CONVBLAS_VALID : CONVBLAS_SAME,
                                          .activation = n % 7 == 6 ? CONVBLAS_GELU : CONVBLAS_RELU6,
                                          .use_bias = n % 3 != 2};
@@ -152,14 +153,14 @@ static void alignments(tu_stats *st) {
                 for (int64_t i = 0; i < shifts[k][1]; i++) outside |= yb[i] != -7.0f;
                 for (int64_t i = 0; i < 16; i++) outside |= y[t.sz.output + (size_t)i] != -7.0f;
                 CHECKF(es == CONVBLAS_OK && err <= TU_TOLERANCE && !outside,
-                       "%lld x %lld x %lld channels, stride %lld, dilation %lld x %lld, %s, input "
-                       "%lld and output %lld floats past a line, %d threads: %s, error %.3g at "
-                       "%zu%s",
+                       "%lld x %lld x %lld channels, kernel %lld, stride %lld, dilation %lld x "
+                       "%lld, %s, input %lld and output %lld floats past a line, %d threads: %s, "
+                       "error %.3g at %zu%s",
                        (long long)hw[0], (long long)hw[1], (long long)channels[c],
                        (long long)configs[cf][0], (long long)configs[cf][1],
-                       (long long)configs[cf][2], d.padding == CONVBLAS_VALID ? "valid" : "same",
-                       (long long)shifts[k][0], (long long)shifts[k][1], threads,
-                       convblas_status_name(es), err, worst,
+                       (long long)configs[cf][2], (long long)configs[cf][3],
+                       d.padding == CONVBLAS_VALID ? "valid" : "same", (long long)shifts[k][0],
+                       (long long)shifts[k][1], threads, convblas_status_name(es), err, worst,
                        outside ? ", wrote outside the output" : "");
                 tu_tally(st, tu_strategy_index("depthwise_direct"),
                          es == CONVBLAS_OK && err <= TU_TOLERANCE && !outside ? TU_RUN_OK
