@@ -104,8 +104,7 @@ static double cost(const cb_problem *p, const cb_params *params) {
 
 /* What the kernels finish in registers: bias, and relu or relu6 as a clamp. */
 static bool fused(const cb_problem *p) {
-    return p->has_pointwise || p->activation == CONVBLAS_LINEAR || p->activation == CONVBLAS_RELU ||
-           p->activation == CONVBLAS_RELU6;
+    return cb_dw_fused(p);
 }
 
 static cb_dw_clamp clamp_of(const cb_problem *p, float *lo, float *hi) {

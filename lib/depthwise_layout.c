@@ -253,10 +253,12 @@ static void cut(const cb_problem *p, int64_t pieces, int threads, layout *l) {
     /* The strips cut the channels where each share keeps 4 vectors or more: a strip then
      * sweeps the whole height, and no worker's sweeps end next to another's rows, where the
      * prefetchers that learnt the sweep's stride run on into them. 2 threads, shares against
-     * bands (the lower band swept upward, no such share): 33x33x320 dilation 2 33-40
-     * against 45-48 us, 28x28x256 19 against 25, 7x7x1024 11-12 against 13; 14x14x512
-     * 19.7 against 17.3. */
-    if (strips(p) && p->mid_channels / threads >= 4 * VEC) {
+     * bands (the upper band swept upward): 33x33x320 dilation 2 37 against 50 us, 28x28x256
+     * 19 against 25, 7x7x1024 11-12 against 13, 14x14x480 5x5 29 against 42; 14x14x512
+     * 19.7 against 17.3. But not where an activation follows on the rows written: that
+     * pass over half of each pixel ran into the other half (swish, 33x33x320: 145 against
+     * 112 us; 14x14x480 5x5: 70 against 56). */
+    if (strips(p) && cb_dw_fused(p) && p->mid_channels / threads >= 4 * VEC) {
         l->parts = cb_max(cb_min(pieces, most), 1);
         return;
     }

@@ -37,6 +37,14 @@ static inline bool cb_dw_channels_last(const cb_problem *p) {
     return p->format == CONVBLAS_CHANNELS_LAST;
 }
 
+/* Whether the kernels finish the outputs in registers (bias, relu and relu6 as a clamp;
+ * SEPARABLE's activation follows the pointwise stage); other activations follow on the
+ * rows just written. */
+static inline bool cb_dw_fused(const cb_problem *p) {
+    return p->has_pointwise || p->activation == CONVBLAS_LINEAR || p->activation == CONVBLAS_RELU ||
+           p->activation == CONVBLAS_RELU6;
+}
+
 /* STAGED 3x3 windows of stride 1 run two output rows at once: oh with oh + d_h. */
 bool cb_dw_pairs(const cb_problem *p);
 
