@@ -400,14 +400,17 @@ CB_TARGET_V4 static void sweep_one(const cb_dw_strips *g, sweeps *w, int64_t k, 
  * them in the L1 cache (14x14x480, 1 / 2 threads: 48 / 29 us that way round, 52 / 36 the
  * other). */
 CB_TARGET_V4 static void strips_v4(const cb_dw_strips *g, float *buffer) {
-    /* An input off a cache line: lane vectors shifted onto the lines (lane 0, then `head`
-     * onward) where a pixel is 4 vectors or more; under that, loads across two lines cost
-     * less than the vector more (16 bytes past a line, shifted against not: 112x112x32 114
-     * against 82 us, 80x80x48 78 against 64; 64x64x64 65 against 68, at stride 2
-     * 112x112x64 83 against 90; 33x33x320 d2 70 against 80). */
+    /* An output off a cache line: lane vectors shifted onto its lines (lane 0, then `head`
+     * onward) where a pixel is 4 vectors or more; under that, accesses across two lines
+     * cost less than the vector more (input and output 16 bytes past a line, shifted
+     * against not: 112x112x32 114 against 82 us, 80x80x48 78 against 64; 64x64x64 65
+     * against 68, at stride 2 112x112x64 83 against 90; 33x33x320 d2 70 against 80). The
+     * output's lines rather than the input's where the two differ: a store across two
+     * lines costs more than a load (7x7x1024, input 16 bytes past a line, output on one:
+     * 16.3 us against 18.7). */
     sweeps w = {.buffer = buffer, .last = {.rows = 0}};
     w.head =
-        g->lanes < 4 * VL ? 0 : (int64_t)((64 - (uintptr_t)g->in % 64) % 64 / sizeof(float)) % VL;
+        g->lanes < 4 * VL ? 0 : (int64_t)((64 - (uintptr_t)g->out % 64) % 64 / sizeof(float)) % VL;
     int64_t classes = cb_min(g->d_h, g->oh1 - g->oh0), strips = strip_count(g);
     bool lanes_outer = g->k == 5 && !buffer;
     for (int64_t x = 0; x < (lanes_outer ? 1 : strips); x++)
