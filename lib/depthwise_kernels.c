@@ -165,21 +165,20 @@ VINLINE vf finish_cf(const cb_dw_plane *q, vf v) {
     return v;
 }
 
-/* A plane's taps, flattened: where each reads in the window (from the output's column)
- * and its weight, so that the inner loop is a broadcast and nv FMAs per tap. Kernels of
- * more taps take the slower loop of cf_block_any. */
-enum { TAPS = 128 };
+/* A plane's taps, flattened: where each reads in the window (cb_dw_taps, once per task)
+ * and its weight, so that the inner loop is a broadcast and nv FMAs per tap. */
 typedef struct cf_taps {
-    int64_t n, off[TAPS];
-    float w[TAPS];
+    int64_t n;
+    const int64_t *off;
+    float w[CB_DW_TAPS];
 } cf_taps;
 
-static void flatten_taps(const cb_dw_plane *q, const cb_dw_window *win, cf_taps *tp) {
-    tp->n = q->kh * q->kw;
+void cb_dw_cf_offsets(const cb_dw_plane *q, const cb_dw_window *win, cb_dw_taps *taps) {
+    taps->n = q->count >= VL && q->kh * q->kw <= CB_DW_TAPS ? q->kh * q->kw : 0;
+    if (taps->n == 0) return;
     for (int64_t i = 0, k = 0; i < q->kh; i++)
         for (int64_t j = 0, phase = 0, idx = 0; j < q->kw; j++, k++) {
-            tp->off[k] = i * q->d_h * win->row + phase * win->phase + idx;
-            tp->w[k] = q->w[k * q->w_tap];
+            taps->off[k] = i * q->d_h * win->row + phase * win->phase + idx;
             phase += q->d_w % q->s_w, idx += q->d_w / q->s_w; /* column j * d_w, by phase */
             if (phase >= q->s_w) phase -= q->s_w, idx++;
         }
@@ -206,7 +205,7 @@ VINLINE void cf_block(const cb_dw_plane *q, const cf_taps *tp, const float *xr, 
     for (int v = 0; v < nv; v++) vstore(out + col[v], finish_cf(q, acc[v]));
 }
 
-/* One vector at column t, for kernels of more than TAPS taps: the window offset of each
+/* One vector at column t, for kernels of more than CB_DW_TAPS taps: the window offset of each
  * tap followed along the phases. */
 VINLINE void cf_block_any(const cb_dw_plane *q, const cb_dw_window *win, const float *xr,
                           float *out, int64_t t) {
@@ -252,7 +251,7 @@ VINLINE void cf_rows(const cb_dw_plane *q, const cb_dw_window *win, const cf_tap
     }
 }
 
-/* Rows shorter than a vector, and kernels of more than TAPS taps. */
+/* Rows shorter than a vector, and kernels of more than CB_DW_TAPS taps. */
 static void cf_rows_any(const cb_dw_plane *q, const cb_dw_window *win) {
     for (int64_t r = 0; r < q->rows; r++) {
         const float *xr = q->x + r * q->s_h * win->row;
@@ -288,18 +287,18 @@ CB_TARGET_V4 static void cf_plane_v4(const cb_dw_plane *q, const cb_dw_window *w
 }
 #endif
 
-void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win) {
-    cf_taps tp;
-    bool table = q->count >= VL && q->kh * q->kw <= TAPS;
-    if (table) flatten_taps(q, win, &tp);
+void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win, const cb_dw_taps *taps) {
+    cf_taps tp; /* not zeroed as a whole: 512 bytes per plane for 13 weights */
+    tp.n = taps->n, tp.off = taps->off;
+    for (int64_t k = 0; k < tp.n; k++) tp.w[k] = q->w[k * q->w_tap];
 #ifdef CB_TARGET_V4
-    if (table && cb_cpu_v4()) {
+    if (tp.n > 0 && cb_cpu_v4()) {
         cf_plane_v4(q, win, &tp);
         return;
     }
 #endif
     cb_dw_plane own = *q; /* as in cf_plane_v4 */
-    cf_plane_any_cpu(&own, win, table ? &tp : NULL);
+    cf_plane_any_cpu(&own, win, tp.n > 0 ? &tp : NULL);
 }
 
 int64_t cb_dw_pixel_sets(int64_t channels) {

@@ -165,6 +165,16 @@ cb_dw_window cb_dw_window_of(int64_t out_rows, int64_t count, int64_t kh, int64_
 void cb_dw_fill_window(const cb_dw_window *win, float *dst, const float *plane, int64_t in_h,
                        int64_t in_w, int64_t ih0, int64_t iw0, int64_t s_w);
 
-void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win);
+/* Where each tap of a plane reads in the window, from its output's column: the same for
+ * every channel of a task, so computed once for them all. n is 0 for rows shorter than a
+ * vector and kernels of more than CB_DW_TAPS taps, which a slower loop takes. */
+enum { CB_DW_TAPS = 128 };
+typedef struct cb_dw_taps {
+    int64_t n, off[CB_DW_TAPS];
+} cb_dw_taps;
+
+void cb_dw_cf_offsets(const cb_dw_plane *q, const cb_dw_window *win, cb_dw_taps *taps);
+
+void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win, const cb_dw_taps *taps);
 
 #endif
