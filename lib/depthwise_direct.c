@@ -1,6 +1,8 @@
 /* depthwise_direct: a direct, vectorized depthwise convolution (not BLAS). channels_last:
- * SIMD across channels, the input read in place or each input row copied once into a ring
- * of staged rows (depthwise_staged.c; depthwise_layout.c says which).
+ * SIMD across channels; 3x3 (stride 1 and 2) and 5x5 layers by vertical strips
+ * (depthwise_strips.c), the others row by row, the input read in place or each input row
+ * copied once into a ring of staged rows (depthwise_staged.c; depthwise_layout.c says
+ * which).
  * channels_first: SIMD across columns, each channel's rows copied into a zero-padded
  * window (depthwise_kernels.c). Bias, relu and relu6 are applied in the kernels' registers;
  * other activations right after, on the tile still in cache. SEPARABLE runs the depthwise

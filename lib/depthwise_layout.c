@@ -1,6 +1,7 @@
 /* depthwise_layout: the planning half of depthwise_direct (see depthwise_layout.h). The
- * kernel path a layer takes, the staging ring's geometry, and the cut of the output into
- * tasks that fit the L2 cache and keep the workers even. */
+ * kernel path a layer takes (strips, rows in place, staged rows, plain, channels_first
+ * windows), the staging ring's geometry, and the cut of the output into tasks that fit the
+ * L2 cache and keep the workers even. */
 #include "depthwise_layout.h"
 
 #include "depthwise_kernels.h"
@@ -35,9 +36,11 @@ static bool vectored(const cb_problem *p) {
            (p->k_h - 1) * p->d_h < (1 << 16);
 }
 
-/* 3x3 of stride 1, channels in whole vectors (every pixel aligned alike) over 4 L1 sets or
- * more: the 3x3 blocks keep the nine weights in registers and read the input in place as
- * fast as from a staged copy, and staging was a quarter of the time (deeplab_dw). Measured,
+/* Where the strips do not run it (the tensors come from memory, no AVX-512, a row's strips
+ * crossing the padding unevenly): 3x3 of stride 1, channels in whole vectors (every pixel
+ * aligned alike) over 4 L1 sets or more: the 3x3 blocks keep the nine weights in registers
+ * and read the input in place as fast as from a staged copy, and staging was a quarter of
+ * the time (deeplab_dw). Measured,
  * 1 thread, input and output on a cache line, staged -> in place: 33x33x320 dilation 2
  * 122 -> 98 us, 56x56x128 123 -> 99, 112x112x32 126 -> 97, 28x28x256 62 -> 53; 512
  * channels (2 sets) 31 -> 41, 1024 (1 set) 21 -> 38. */

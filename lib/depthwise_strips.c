@@ -1,17 +1,21 @@
-/* channels_last 3x3 depthwise of stride 1 by vertical strips: one lane vector of nw output
- * columns swept down the rows, the nine weight vectors and three rows of sums in registers.
- * Each input row of the strip's window is loaded once and fed to the three output rows it
- * is a kernel row of, and the row it completes is stored: 9 nw FMAs per nw + 2 d loads,
- * where the pairs of rows of depthwise_staged.c load 4 (nw + 2) vectors for 18 nw FMAs.
- * Measured against those pairs (1 thread, buffers on a cache line, in place): 56x56x128
- * 93 -> 67 us, 28x28x256 47 -> 40, 112x112x32 88 -> 67, 14x14x480 23 -> 14.
+/* channels_last depthwise by vertical strips: one lane vector of nw output columns swept
+ * down the rows, the weight vectors and the sums of every output row the current input
+ * row feeds in registers; each input row of the strip's window is loaded once, and the
+ * output row it completes is stored.
+ *   3x3, stride 1 (dilation 1 or 2): 3 rows of 7 sums, 9 nw FMAs per nw + 2 d loads, where
+ *     the pairs of rows of depthwise_staged.c load 4 (nw + 2) vectors for 18 nw FMAs.
+ *     Against those pairs (1 thread, buffers on a cache line, in place): 56x56x128 93 -> 67
+ *     us, 28x28x256 47 -> 40, 112x112x32 88 -> 67, 14x14x480 23 -> 14.
+ *   3x3, stride 2: 2 rows of 8 sums (112x112x64: 77 -> 57 us).
+ *   5x5: one column, 25 weights and 5 sums (14x14x480: 71 -> 48 us).
+ * A dilation along the height sweeps each class of rows on its own.
  *
  * Where channels are a multiple of 512 (every pixel in the same one or two L1 sets) and
  * input and output lie alike modulo 4 KiB, each load of a lane vector matches the address
  * bits of the stores just before it and waits for them (7x7x1024: 22.5 us so, 11.7 with
  * the output 128 bytes further). There a sweep's rows go to a buffer and reach the output
- * during the next sweep, of other lanes. Copying each strip's input instead took 16 us,
- * the copy's loads, all in one L1 set, waiting on the L2 cache.
+ * during the next sweep, of other lanes (15.3 us). Copying each strip's input instead took
+ * 18, the copy's loads, all in one L1 set, waiting on the L2 cache.
  *
  * The sweeps need the 32 registers of AVX-512: they exist in its build alone. */
 #include "depthwise_kernels.h"
