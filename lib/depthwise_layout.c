@@ -260,8 +260,10 @@ static void cut(const cb_problem *p, int64_t pieces, int threads, layout *l) {
      * 19 against 25, 7x7x1024 11-12 against 13, 14x14x480 5x5 29 against 42; 14x14x512
      * 19.7 against 17.3. But not where an activation follows on the rows written: that
      * pass over half of each pixel ran into the other half (swish, 33x33x320: 145 against
-     * 112 us; 14x14x480 5x5: 70 against 56). */
-    if (strips(p) && cb_dw_fused(p) && p->mid_channels / threads >= 4 * VEC) {
+     * 112 us; 14x14x480 5x5: 70 against 56). Nor SEPARABLE, whose tile keeps every channel
+     * for the pointwise stage (`most` is 1: one task, one thread, 14x14x512 955 us on 2
+     * threads as on 1). */
+    if (strips(p) && !p->has_pointwise && cb_dw_fused(p) && p->mid_channels / threads >= 4 * VEC) {
         l->parts = cb_max(cb_min(pieces, most), 1);
         return;
     }
