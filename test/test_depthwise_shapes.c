@@ -173,6 +173,65 @@ static void alignments(tu_stats *st) {
             }
 }
 
+/* Tasks depthwise_direct's plan cuts a layer into, as describe says; -1 if it says none. */
+static long plan_tasks(const convblas_layer_desc *d, const convblas_shape *in, int threads) {
+    convblas_plan *plan = NULL;
+    convblas_plan_options o = {.strategy = "depthwise_direct", .threads = threads};
+    char text[4096] = "";
+    if (convblas_plan_create(&plan, d, in, &o) == CONVBLAS_OK)
+        convblas_plan_describe(plan, text, sizeof text);
+    convblas_plan_destroy(plan);
+    const char *at = strstr(text, "tasks ");
+    return at ? strtol(at + 6, NULL, 10) : -1;
+}
+
+/* Every kernel path of depthwise_direct gives a second thread work on a layer of a few
+ * hundred microseconds: one task would leave it idle. (The strips' channel-share cut once
+ * gave SEPARABLE layers, whose tile keeps every channel, a single task.) */
+static void threads_used(void) {
+    static const struct {
+        convblas_op op;
+        int rank;
+        int64_t k, s, d, size, channels;
+        convblas_activation act;
+        convblas_data_format format;
+    } cases[] = {
+        {CONVBLAS_DEPTHWISE, 2, 3, 1, 1, 14, 512, CONVBLAS_RELU6, CONVBLAS_CHANNELS_LAST},
+        {CONVBLAS_DEPTHWISE, 2, 3, 1, 1, 56, 32, CONVBLAS_RELU6, CONVBLAS_CHANNELS_LAST},
+        {CONVBLAS_DEPTHWISE, 2, 3, 1, 2, 33, 320, CONVBLAS_SWISH, CONVBLAS_CHANNELS_LAST},
+        {CONVBLAS_DEPTHWISE, 2, 3, 2, 1, 56, 64, CONVBLAS_RELU, CONVBLAS_CHANNELS_LAST},
+        {CONVBLAS_DEPTHWISE, 2, 5, 1, 1, 14, 480, CONVBLAS_SWISH, CONVBLAS_CHANNELS_LAST},
+        {CONVBLAS_DEPTHWISE, 2, 7, 1, 1, 28, 96, CONVBLAS_LINEAR, CONVBLAS_CHANNELS_LAST},
+        {CONVBLAS_SEPARABLE, 2, 3, 1, 1, 14, 512, CONVBLAS_RELU, CONVBLAS_CHANNELS_LAST},
+        {CONVBLAS_SEPARABLE, 2, 5, 1, 1, 28, 128, CONVBLAS_RELU, CONVBLAS_CHANNELS_LAST},
+        {CONVBLAS_DEPTHWISE, 2, 3, 1, 1, 56, 128, CONVBLAS_RELU6, CONVBLAS_CHANNELS_FIRST},
+        {CONVBLAS_DEPTHWISE, 1, 7, 2, 1, 4096, 128, CONVBLAS_RELU, CONVBLAS_CHANNELS_LAST},
+        {CONVBLAS_SEPARABLE, 1, 33, 1, 1, 800, 256, CONVBLAS_RELU, CONVBLAS_CHANNELS_LAST},
+    };
+    if (tu_strategy_index("depthwise_direct") < 0) return; /* not built (-Dstrategies) */
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        convblas_layer_desc d = {.op = cases[i].op,
+                                 .rank = cases[i].rank,
+                                 .kernel_size = {cases[i].k, cases[i].k},
+                                 .strides = {cases[i].s, cases[i].s},
+                                 .dilation_rate = {cases[i].d, cases[i].d},
+                                 .padding = CONVBLAS_SAME,
+                                 .data_format = cases[i].format,
+                                 .activation = cases[i].act,
+                                 .use_bias = true,
+                                 .filters = cases[i].op == CONVBLAS_SEPARABLE ? 64 : 0};
+        convblas_shape in = {.batch = 1,
+                             .spatial = {cases[i].size, cases[i].rank == 2 ? cases[i].size : 0},
+                             .channels = cases[i].channels};
+        long tasks = plan_tasks(&d, &in, 2);
+        CHECKF(tasks >= 2,
+               "case %zu (%s, rank %d, kernel %lld, stride %lld, %lld channels): "
+               "%ld tasks on 2 threads",
+               i, d.op == CONVBLAS_SEPARABLE ? "separable" : "depthwise", d.rank,
+               (long long)cases[i].k, (long long)cases[i].s, (long long)cases[i].channels, tasks);
+    }
+}
+
 int main(int argc, char **argv) {
     long cases = argc > 1 ? atol(argv[1]) : 400;
     tu_rng r;
@@ -198,6 +257,7 @@ int main(int argc, char **argv) {
     }
     beyond_cache(&st);
     alignments(&st);
+    threads_used();
     for (int s = 0; s <= convblas_strategy_count(); s++)
         printf("  %-18s executed %5ld  unsupported %5ld  failed %ld\n",
                s < convblas_strategy_count() ? convblas_strategy_name(s) : "(planner)",
