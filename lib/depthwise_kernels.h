@@ -53,6 +53,15 @@ typedef struct cb_dw_staged {
 
 void cb_dw_cl_staged(const cb_dw_staged *g);
 
+/* The lane vector after o, of `lanes` lanes: lane `head` after lane 0 (whole cache lines
+ * from there; head 0: whole vectors from 0), the last moved back to end at the last lane
+ * (it overlaps the one before and writes the same values again). The caller stops after
+ * the vector that ends at the last lane. */
+static inline int64_t cb_dw_next_lanes(int64_t o, int64_t head, int64_t lanes) {
+    int64_t n = o < head ? head : o + VL;
+    return n + VL > lanes ? lanes - VL : n;
+}
+
 /* channels_last k x k depthwise (3x3 of stride 1 or 2, 5x5) by vertical strips
  * (depthwise_strips.c): output rows [oh0, oh1) and columns [ow0, ow1), lanes [0, lanes):
  *   out[(oh - oh0) * out_row + (ow - ow0) * out_col + l] = bias[l] +

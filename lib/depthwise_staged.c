@@ -130,15 +130,6 @@ __attribute__((unused)) VINLINE int64_t lane_head(const cb_dw_staged *g) {
     return (int64_t)((64 - at) % 64 / sizeof(float)) % VL;
 }
 
-/* The lane vector after o: lane `head` after lane 0, whole vectors from there, the last
- * moved back to end at the last lane (it overlaps the one before and writes the same values
- * again). The caller stops after the vector that ends at the last lane. Kernels with lanes
- * innermost pass head 0: a block reads whole pixels, the lines shared between its loads. */
-VINLINE int64_t next_lanes(const cb_dw_staged *g, int64_t o, int64_t head) {
-    int64_t n = o < head ? head : o + VL;
-    return n + VL > g->lanes ? g->lanes - VL : n;
-}
-
 /* nw outputs from t, lanes [o, o + VL), any stride and dilation: per tap, one weight
  * vector and nw input loads. */
 VINLINE void block_taps(const cb_dw_staged *g, int64_t t, int64_t o, const int nw) {
@@ -163,7 +154,7 @@ VINLINE void block_taps(const cb_dw_staged *g, int64_t t, int64_t o, const int n
 VINLINE void all_taps(const cb_dw_staged *g, const int nw) {
     for (int64_t t = 0;; t += nw) {
         if (t + nw > g->count) t = g->count - nw;
-        for (int64_t o = 0;; o = next_lanes(g, o, 0)) {
+        for (int64_t o = 0;; o = cb_dw_next_lanes(o, 0, g->lanes)) {
             block_taps(g, t, o, nw);
             if (o + VL >= g->lanes) break;
         }
@@ -334,7 +325,7 @@ __attribute__((unused)) VINLINE void all_slide(const cb_dw_staged *g, const int 
                                                const int D) {
     for (int64_t t = 0;; t += nw) {
         if (t + nw > g->count) t = g->count - nw;
-        for (int64_t o = 0;; o = next_lanes(g, o, 0)) {
+        for (int64_t o = 0;; o = cb_dw_next_lanes(o, 0, g->lanes)) {
             block_slide(g, t, o, nw, S, D);
             if (o + VL >= g->lanes) break;
         }
@@ -346,15 +337,6 @@ __attribute__((unused)) VINLINE void all_slide(const cb_dw_staged *g, const int 
  * they exist in the AVX-512 build alone, as its target (clang checks the asm below against
  * the function's own target, not the caller's). */
 #ifdef CB_TARGET_V4
-
-/* An input vector loaded into a register, to be reused by every FMA that reads it: left
- * to itself, GCC folds the load into each FMA (126 loads for 36 vectors in a 3x3 pair
- * block), and the load port, not the FMAs, sets the pace. "v": one of the 32 registers. */
-CB_TARGET_V4 VINLINE vf vload_reg(const float *p) {
-    vf v = vload(p);
-    __asm__("" : "+v"(v));
-    return v;
-}
 
 /* 3x3 windows whose three rows exist, the commonest case: the nine weight vectors of a
  * lane vector stay in registers for the whole row of outputs, so a block of WB outputs
@@ -369,7 +351,7 @@ CB_TARGET_V4 VINLINE void block3(const cb_dw_staged *g, const vf *wv, vf b, int6
         const float *x = g->rows[i] + (g->x_off + t * S * g->cs + o);
 #pragma GCC unroll 32
         for (int u = 0; u <= (nw - 1) * S + 2 * D; u++) {
-            vf xv = vload_reg(x + u * g->cs);
+            vf xv = cb_vload_reg(x + u * g->cs);
 #pragma GCC unroll 3
             for (int j = 0; j < 3; j++) {
                 int q = u - j * D;
@@ -404,7 +386,7 @@ CB_TARGET_V4 VINLINE void block3_clipped(const cb_dw_staged *g, const float *con
 CB_TARGET_V4 VINLINE void all_block3(const cb_dw_staged *g, int64_t lo, int64_t hi, const int nw,
                                      const int S, const int D) {
     int64_t head = lane_head(g);
-    for (int64_t o = 0;; o = next_lanes(g, o, head)) {
+    for (int64_t o = 0;; o = cb_dw_next_lanes(o, head, g->lanes)) {
         vf wv[9];
 #pragma GCC unroll 9
         for (int k = 0; k < 9; k++) wv[k] = vload(g->w + k * g->w_tap + o);
@@ -435,7 +417,7 @@ CB_TARGET_V4 VINLINE void block3x2(const cb_dw_staged *g, const vf *wv, vf b, in
         const float *x = g->rows[k] + (g->x_off + t * g->cs + o);
 #pragma GCC unroll 16
         for (int u = 0; u < nw + 2; u++) {
-            vf xv = vload_reg(x + u * g->cs);
+            vf xv = cb_vload_reg(x + u * g->cs);
 #pragma GCC unroll 3
             for (int j = 0; j < 3; j++) {
                 int q = u - j;
@@ -454,7 +436,7 @@ CB_TARGET_V4 VINLINE void block3x2(const cb_dw_staged *g, const vf *wv, vf b, in
 CB_TARGET_V4 VINLINE void all_block3x2(const cb_dw_staged *g, int64_t lo, int64_t hi,
                                        const int nw) {
     int64_t head = lane_head(g);
-    for (int64_t o = 0;; o = next_lanes(g, o, head)) {
+    for (int64_t o = 0;; o = cb_dw_next_lanes(o, head, g->lanes)) {
         vf wv[9];
 #pragma GCC unroll 9
         for (int k = 0; k < 9; k++) wv[k] = vload(g->w + k * g->w_tap + o);

@@ -118,17 +118,28 @@ CB_TARGET_V4 VINLINE void drain_row(drain *d) {
         vstore(d->out + (m * d->out_step + c * d->out_col), vload(d->buf + (m * d->nw + c) * VL));
 }
 
-CB_TARGET_V4 VINLINE vf load_reg(const float *p) {
-    vf v = vload(p);
-    __asm__("" : "+v"(v)); /* one load per vector, not one folded into each FMA */
-    return v;
-}
-
 /* The clamp as max and min: a NaN sum passes through (the second operand is returned), as
  * the epilogue's relu and relu6 let it; lo -inf and hi +inf where there is none. */
 CB_TARGET_V4 VINLINE vf clamp(vf v, float lo, float hi) {
     __m512 r = _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), (__m512)v));
     return (vf)r;
+}
+
+/* The k x k weight vectors of lanes [o, o + VL); upward, kernel row i is the input row
+ * k - 1 - i rows up. */
+CB_TARGET_V4 VINLINE void load_weights(const cb_dw_strips *g, int64_t o, vf *wv, const int k) {
+#pragma GCC unroll 25
+    for (int x = 0; x < k * k; x++)
+        wv[x] = vload(g->w + ((g->upward ? k * k - k - x / k * k + x % k : x) * g->w_tap + o));
+}
+
+/* A finished row of nw sums, clamped, to y (columns out_col apart). */
+CB_TARGET_V4 VINLINE void store_row(float *y, int64_t out_col, vf *sums, float lo, float hi,
+                                    const int nw) {
+#pragma GCC unroll 8
+    for (int c = 0; c < nw; c++) sums[c] = clamp(sums[c], lo, hi);
+#pragma GCC unroll 8
+    for (int c = 0; c < nw; c++) vstore(y + c * out_col, sums[c]);
 }
 
 /* One input row into the sums it is kernel row 2 of (P), 1 of (Q) and 0 of (R), as the
@@ -139,7 +150,7 @@ CB_TARGET_V4 VINLINE void row_in(vf *P, vf *Q, vf *R, const vf *wv, const source
     int64_t row = s->row0 + j * s->row_step + s->col0;
 #pragma GCC unroll 16
     for (int u = cl; u < nw + 2 * D - cr; u++) {
-        vf x = load_reg(s->src + (row + u * s->col_step));
+        vf x = cb_vload_reg(s->src + (row + u * s->col_step));
 #pragma GCC unroll 3
         for (int t = 0; t < 3; t++) {
             int c = u - t * D;
@@ -157,9 +168,7 @@ CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, drain *d
                                 int64_t out_step, int64_t out_col, int64_t n, int64_t o,
                                 const int nw, const int D, const int cl, const int cr) {
     vf wv[9];
-#pragma GCC unroll 9
-    for (int k = 0; k < 9; k++) /* upward, kernel row i is the input row 2 - i rows up */
-        wv[k] = vload(g->w + ((g->upward ? 6 - k / 3 * 3 + k % 3 : k) * g->w_tap + o));
+    load_weights(g, o, wv, 3);
     vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
     /* locals: the output stores could alias g as far as the compiler knows */
     float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
@@ -183,11 +192,7 @@ CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, drain *d
         }
         if (dr && dr->m < dr->rows) drain_row(dr);
         if (j < 2) continue;
-        float *y = out + (j - 2) * out_step;
-#pragma GCC unroll 8
-        for (int c = 0; c < nw; c++) P[c] = clamp(P[c], lo, hi);
-#pragma GCC unroll 8
-        for (int c = 0; c < nw; c++) vstore(y + c * out_col, P[c]);
+        store_row(out + (j - 2) * out_step, out_col, P, lo, hi, nw);
     }
 }
 
@@ -199,7 +204,7 @@ CB_TARGET_V4 VINLINE void row2_in(vf *P, vf *A, const vf *wv, const source *s, i
     int64_t row = s->row0 + j * s->row_step + s->col0;
 #pragma GCC unroll 17
     for (int u = cl; u < 2 * nw + 1 - cr; u++) {
-        vf x = load_reg(s->src + (row + u * s->col_step));
+        vf x = cb_vload_reg(s->src + (row + u * s->col_step));
 #pragma GCC unroll 3
         for (int t = 0; t < 3; t++) {
             int c = (u - t) / 2;
@@ -216,9 +221,7 @@ CB_TARGET_V4 VINLINE void sweep2(const cb_dw_strips *g, const source *s, drain *
                                  int64_t out_step, int64_t out_col, int64_t n, int64_t o,
                                  const int nw, const int cl, const int cr) {
     vf wv[9];
-#pragma GCC unroll 9
-    for (int k = 0; k < 9; k++)
-        wv[k] = vload(g->w + ((g->upward ? 6 - k / 3 * 3 + k % 3 : k) * g->w_tap + o));
+    load_weights(g, o, wv, 3);
     vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
     float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
     float hi = g->clamp == CB_DW_BOTH ? g->hi : INFINITY;
@@ -231,13 +234,7 @@ CB_TARGET_V4 VINLINE void sweep2(const cb_dw_strips *g, const source *s, drain *
          * (none at m = n): computed there too, never stored. */
         if (2 * m >= src.j_lo && 2 * m < src.j_hi) row2_in(P, A, wv, &src, 2 * m, nw, cl, cr, true);
         if (dr && dr->m < dr->rows) drain_row(dr);
-        if (m > 0) {
-            float *y = out + (m - 1) * out_step;
-#pragma GCC unroll 8
-            for (int c = 0; c < nw; c++) P[c] = clamp(P[c], lo, hi);
-#pragma GCC unroll 8
-            for (int c = 0; c < nw; c++) vstore(y + c * out_col, P[c]);
-        }
+        if (m > 0) store_row(out + (m - 1) * out_step, out_col, P, lo, hi, nw);
         if (m == n) return;
         if (2 * m + 1 >= src.j_lo && 2 * m + 1 < src.j_hi)
             row2_in(P, A, wv, &src, 2 * m + 1, nw, cl, cr, false);
@@ -253,9 +250,7 @@ CB_TARGET_V4 VINLINE void sweep5(const cb_dw_strips *g, const source *s, drain *
                                  int64_t out_step, int64_t n, int64_t o, const int cl,
                                  const int cr) {
     vf wv[25];
-#pragma GCC unroll 25
-    for (int k = 0; k < 25; k++) /* upward, kernel row i is the input row 4 - i rows up */
-        wv[k] = vload(g->w + ((g->upward ? 20 - k / 5 * 5 + k % 5 : k) * g->w_tap + o));
+    load_weights(g, o, wv, 5);
     vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
     float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
     float hi = g->clamp == CB_DW_BOTH ? g->hi : INFINITY;
@@ -271,13 +266,13 @@ CB_TARGET_V4 VINLINE void sweep5(const cb_dw_strips *g, const source *s, drain *
             int64_t row = src.row0 + j * src.row_step + src.col0;
 #pragma GCC unroll 5
             for (int u = cl; u < 5 - cr; u++) {
-                vf x = load_reg(src.src + (row + u * src.col_step));
+                vf x = cb_vload_reg(src.src + (row + u * src.col_step));
 #pragma GCC unroll 5
                 for (int i = 0; i < 5; i++) acc[i] += x * wv[i * 5 + u];
             }
         }
         if (dr && dr->m < dr->rows) drain_row(dr);
-        if (j >= 4) vstore(out + (j - 4) * out_step, clamp(acc[4], lo, hi));
+        if (j >= 4) store_row(out + (j - 4) * out_step, 0, &acc[4], lo, hi, 1);
     }
 }
 
@@ -341,18 +336,8 @@ CB_TARGET_V4 static void sweep_any(const cb_dw_strips *g, const source *s, drain
     SWEEP(4, 2, 2, 2)
 }
 
-/* The lane vector after o: as next_lanes in depthwise_staged.c, lane `head` after lane 0
- * (whole cache lines from there), the last moved back to end at the last lane. */
-static int64_t next_lanes(int64_t o, int64_t head, int64_t lanes) {
-    int64_t n = o < head ? head : o + VL;
-    return n + VL > lanes ? lanes - VL : n;
-}
-
-/* Every sweep: strips, classes of rows (d_h of them), then lane vectors, so that two
- * sweeps in a row never share lanes. buffer: each sweep's rows go to one half of it, and
- * leave the other half, the sweep before's, for the output a row per step. */
-/* The sweeps' state across one call: the lane vector after which to shift onto the input's
- * lines, and with a buffer, the sweep whose rows are on their way out and the half of the
+/* The sweeps' state across one call: the lane vector after which to shift onto the
+ * output's lines, and with a buffer, the sweep whose rows are on their way out and the half of the
  * buffer the next sweep writes. */
 typedef struct sweeps {
     int64_t head;
@@ -419,7 +404,7 @@ CB_TARGET_V4 static void strips_v4(const cb_dw_strips *g, float *buffer) {
     bool lanes_outer = g->k == 5 && !buffer;
     for (int64_t x = 0; x < (lanes_outer ? 1 : strips); x++)
         for (int64_t c = 0; c < classes; c++)
-            for (int64_t o = 0;; o = next_lanes(o, w.head, g->lanes)) {
+            for (int64_t o = 0;; o = cb_dw_next_lanes(o, w.head, g->lanes)) {
                 for (int64_t k = lanes_outer ? 0 : x; k < (lanes_outer ? strips : x + 1); k++)
                     sweep_one(g, &w, k, c, o);
                 if (o + VL >= g->lanes) break;
