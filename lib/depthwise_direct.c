@@ -381,10 +381,13 @@ static void run_cf(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid)
     cb_dw_cf_offsets(&q, &win, &taps);
     bool bias = !p->has_pointwise && p->use_bias;
     int64_t first = t->oh0 * p->out_w + t->ow0; /* of the output plane */
+    int64_t x0 = t->ow0 * p->s_w - p->pad_left;
+    bool in_place = cb_dw_cf_in_place(&q, &taps, x0, p->in_w);
     for (int64_t c = t->c0; c < t->c1; c++) {
         const float *plane = e->in + (t->n * p->channels + c) * p->in_plane;
-        cb_dw_fill_window(&win, buf, plane, p->in_h, p->in_w, t->oh0 * p->s_h - p->pad_top,
-                          t->ow0 * p->s_w - p->pad_left, p->s_w);
+        if (!in_place)
+            cb_dw_fill_window(&win, buf, plane, p->in_h, p->in_w, t->oh0 * p->s_h - p->pad_top, x0,
+                              p->s_w);
         float *out =
             mid ? mid + c * M * positions : e->out + (t->n * ctot + c * M) * p->out_plane + first;
         int64_t ld = mid ? positions : p->out_plane;
@@ -392,7 +395,10 @@ static void run_cf(const cb_exec *e, const cb_dw_tile *t, float *ws, float *mid)
             q.w = e->kernel + c * M + m;
             q.bias = bias ? e->bias[c * M + m] : 0.0f;
             q.out = out + m * ld;
-            cb_dw_cf_plane(&q, &win, &taps);
+            if (in_place)
+                cb_dw_cf_row_in_place(&q, &taps, plane, x0);
+            else
+                cb_dw_cf_plane(&q, &win, &taps);
         }
         if (!mid && !fused(p)) activate(p, out, positions, M, ld);
     }

@@ -299,6 +299,145 @@ CB_TARGET_V4 static void cf_plane_v4(const cb_dw_plane *q, const cb_dw_window *w
 }
 #endif
 
+#ifdef CB_TARGET_V4
+#include <immintrin.h>
+
+/* What a row read in place needs, in locals: the plane's fields re-read after each store
+ * (which may alias them) and the weights copied per plane were 9% of the time. */
+typedef struct cf_in_place {
+    const cb_dw_taps *taps;
+    const float *w; /* tap 0's weight, w_tap apart */
+    int64_t w_tap;
+    __m512 bias, lo, hi;
+    cb_dw_clamp clamp;
+    float *out;
+} cf_in_place;
+
+/* cf_block on a row read where it lies, from xr (the input of column t's first tap, as an
+ * integer: it may lie before the row). With mf, the block's first vector is the row's first
+ * and its loads are masked by taps->head[k]; with ml, its last is the row's last, masked by
+ * taps->tail[k] (one vector alone: the head's mask, which holds both ends). Lanes outside
+ * the row read as zeros and are never touched (no fault): the sum a zero-padded window
+ * gives. The flags are compile-time, the masks a table and the columns constants (but a
+ * last vector that overlaps the one before): computed in the loop, the masks made it twice
+ * as long and 40% slower; columns in registers cost 13%. */
+CB_TARGET_V4 VINLINE void cf_block_in_place(const cf_in_place *r, uintptr_t xr, int64_t t,
+                                            int64_t last, const int nv, const bool mf,
+                                            const bool ml) {
+    const cb_dw_taps *taps = r->taps;
+    int64_t col[CVMAX];
+    __m512 acc[CVMAX];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        col[v] = v < nv - 1 || t + v * VL <= last ? v * VL : last - t;
+        acc[v] = r->bias;
+    }
+    const float *w = r->w;
+    for (int64_t k = 0; k < taps->n; k++, w += r->w_tap) {
+        __m512 wv = _mm512_set1_ps(*w);
+        uintptr_t xk = xr + (uintptr_t)taps->off[k] * sizeof(float);
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            const float *src = (const float *)(xk + (uintptr_t)col[v] * sizeof(float));
+            __m512 x = v == 0 && mf        ? _mm512_maskz_loadu_ps(taps->head[k], src)
+                       : v == nv - 1 && ml ? _mm512_maskz_loadu_ps(taps->tail[k], src)
+                                           : _mm512_loadu_ps(src);
+            acc[v] = _mm512_fmadd_ps(x, wv, acc[v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        /* max(lo, x) and min(hi, x) return x where x is NaN, as the window kernels' blends */
+        if (r->clamp != CB_DW_NONE) acc[v] = _mm512_max_ps(r->lo, acc[v]);
+        if (r->clamp == CB_DW_BOTH) acc[v] = _mm512_min_ps(r->hi, acc[v]);
+        _mm512_storeu_ps(r->out + t + col[v], acc[v]);
+    }
+}
+
+/* A 1D row of stride 1 read where it lies, with no window, in blocks of CVMAX vectors: a
+ * short row is one block masked at both ends; a long one a first block masked at its start,
+ * plain blocks, and a last block masked at its end. */
+CB_TARGET_V4 static void cf_row_in_place_v4(const cf_in_place *r, int64_t count, const float *row,
+                                            int64_t x0) {
+    int64_t last = count - VL;
+    uintptr_t x = (uintptr_t)row + (uintptr_t)x0 * sizeof(float); /* column 0's first tap */
+    for (int64_t t = 0; t < count; t += CVMAX * VL) {
+        int64_t need = (count - t + VL - 1) / VL;
+        uintptr_t xr = x + (uintptr_t)t * sizeof(float);
+        if (need > CVMAX) {
+            if (t == 0)
+                cf_block_in_place(r, xr, t, last, CVMAX, true, false);
+            else
+                cf_block_in_place(r, xr, t, last, CVMAX, false, false);
+            continue;
+        }
+        switch (need + (t == 0 ? CVMAX : 0)) { /* the last block; also the first? */
+#define BLOCK(k)                                                                                   \
+    case k:                                                                                        \
+        cf_block_in_place(r, xr, t, last, k, false, true);                                         \
+        break;                                                                                     \
+    case k + CVMAX:                                                                                \
+        cf_block_in_place(r, xr, t, last, k, true, true);                                          \
+        break;
+            BLOCK(1) BLOCK(2) BLOCK(3) BLOCK(4) BLOCK(5) BLOCK(6) BLOCK(7) BLOCK(8)
+#undef BLOCK
+        }
+    }
+}
+#endif
+
+/* The lanes [lo, hi) of a vector (none where hi <= lo). */
+static uint16_t lanes_between(int64_t lo, int64_t hi) {
+    lo = lo < 0 ? 0 : lo > VL ? VL : lo;
+    hi = hi < 0 ? 0 : hi > VL ? VL : hi;
+    return (uint16_t)((0xFFFFu << lo) & (0xFFFFu >> (VL - hi)));
+}
+
+bool cb_dw_cf_in_place(const cb_dw_plane *q, cb_dw_taps *taps, int64_t x0, int64_t in_w) {
+#ifdef CB_TARGET_V4
+    if (q->kh != 1 || q->rows != 1 || q->s_w != 1 || taps->n == 0 || !cb_cpu_v4()) return false;
+    /* Only the row's first and last vectors are masked: those between, at VL to
+     * (vectors - 2) VL, must lie inside (1D: the taps' offsets grow, the last one is the
+     * span). */
+    int64_t last = q->count - VL, span = taps->off[taps->n - 1];
+    int64_t between = (q->count + VL - 1) / VL - 2;
+    if (between > 0 && (x0 + VL < 0 || x0 + between * VL + VL + span > in_w)) return false;
+    for (int64_t k = 0; k < taps->n; k++) {
+        int64_t u = x0 + taps->off[k], v = u + last; /* lane 0's column, first and last */
+        taps->head[k] = lanes_between(-u, in_w - u);
+        taps->tail[k] = lanes_between(-v, in_w - v);
+    }
+    return true;
+#else
+    (void)q, (void)taps, (void)x0, (void)in_w;
+    return false;
+#endif
+}
+
+#ifdef CB_TARGET_V4
+CB_TARGET_V4 static void cf_plane_in_place_v4(const cb_dw_plane *q, const cb_dw_taps *taps,
+                                              const float *row, int64_t x0) {
+    cf_in_place r = {.taps = taps,
+                     .w = q->w,
+                     .w_tap = q->w_tap,
+                     .bias = _mm512_set1_ps(q->bias),
+                     .lo = _mm512_set1_ps(q->lo),
+                     .hi = _mm512_set1_ps(q->hi),
+                     .clamp = q->clamp,
+                     .out = q->out};
+    cf_row_in_place_v4(&r, q->count, row, x0);
+}
+#endif
+
+void cb_dw_cf_row_in_place(const cb_dw_plane *q, const cb_dw_taps *taps, const float *row,
+                           int64_t x0) {
+#ifdef CB_TARGET_V4
+    cf_plane_in_place_v4(q, taps, row, x0);
+#else
+    (void)q, (void)taps, (void)row, (void)x0;
+#endif
+}
+
 void cb_dw_cf_plane(const cb_dw_plane *q, const cb_dw_window *win, const cb_dw_taps *taps) {
     cf_taps tp; /* not zeroed as a whole: 512 bytes per plane for 13 weights */
     tp.n = taps->n, tp.off = taps->off;

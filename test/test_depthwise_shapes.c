@@ -112,10 +112,50 @@ static float *shifted_copy(const float *src, size_t n, int64_t shift, float **ba
  * where the input starts off a line and the channels are 2 or 3 vectors. Input and output
  * at several offsets from a line and from each other, each dilation along each axis,
  * stride 2 and 5x5, against the reference, nothing written outside the output. */
+/* One layer through depthwise_direct with input and output shift floats past a cache line,
+ * against the reference; nothing written outside the output. */
+static void check_placed(tu_stats *st, tu_rng *r, const convblas_layer_desc *d,
+                         const convblas_shape *in, int threads, const int64_t shift[2],
+                         const char *what) {
+    tu_data t;
+    if (tu_data_make(&t, d, in, r) != CONVBLAS_OK) return;
+    convblas_plan *plan = NULL;
+    convblas_plan_options o = {.strategy = "depthwise_direct", .threads = threads};
+    convblas_status ps = convblas_plan_create(&plan, d, in, &o);
+    CHECKF(ps == CONVBLAS_OK, "%s: %s", what, convblas_last_error());
+    float *xb, *yb, *x = shifted_copy(t.x, t.sz.input, shift[0], &xb);
+    float *y = shifted_copy(NULL, t.sz.output, shift[1], &yb);
+    convblas_status es = convblas_execute(plan, x, &t.w, y, NULL);
+    size_t worst = 0;
+    double err = es == CONVBLAS_OK ? tu_rel_error(y, t.ref, t.sz.output, &worst) : 1.0;
+    bool outside = false;
+    for (int64_t i = 0; i < shift[1]; i++) outside |= yb[i] != -7.0f;
+    for (int64_t i = 0; i < 16; i++) outside |= y[t.sz.output + (size_t)i] != -7.0f;
+    bool ok = es == CONVBLAS_OK && err <= TU_TOLERANCE && !outside;
+    CHECKF(ok,
+           "%s, input %lld and output %lld floats past a line, %d threads: %s, error %.3g at %zu%s",
+           what, (long long)shift[0], (long long)shift[1], threads, convblas_status_name(es), err,
+           worst, outside ? ", wrote outside the output" : "");
+    tu_tally(st, tu_strategy_index("depthwise_direct"), ok ? TU_RUN_OK : TU_RUN_FAIL, err);
+    free(xb);
+    free(yb);
+    convblas_plan_destroy(plan);
+    tu_data_free(&t);
+}
+
+static const int64_t shifts[][2] = {{0, 0},  {4, 4},  {1, 0},   {0, 7},
+                                    {12, 3}, {8, 15}, {0, 100}, {3, 200}};
+
+/* depthwise_direct runs 3x3 layers of stride 1 and 2, and 5x5, by vertical strips read in
+ * place (lane vectors shifted onto the input's cache lines where a pixel is 4 vectors or
+ * more), their rows passed through a buffer where 512 or 1024 channels put input and
+ * output pixels in the same L1 sets (the buffers alike to 256 bytes modulo 4 KiB); narrow
+ * rows whose strips cross the padding unevenly take the row kernels, which stage the rows
+ * where the input starts off a line and the channels are 2 or 3 vectors. Input and output
+ * at several offsets from a line and from each other, each dilation along each axis,
+ * stride 2 and 5x5, against the reference, nothing written outside the output. */
 static void alignments(tu_stats *st) {
     static const int64_t channels[] = {16, 32, 48, 64, 80, 144, 320, 512, 1024};
-    static const int64_t shifts[][2] = {{0, 0},  {4, 4},  {1, 0},   {0, 7},
-                                        {12, 3}, {8, 15}, {0, 100}, {3, 200}};
     static const int64_t sizes[][2] = {{9, 13}, {6, 5}, {5, 8}, {7, 4}};
     /* kernel size, stride, then dilation along the height and the width */
     static const int64_t configs[][4] = {{3, 1, 1, 1}, {3, 1, 2, 2}, {3, 1, 1, 2},
@@ -137,43 +177,66 @@ static void alignments(tu_stats *st) {
                 const int64_t *hw = sizes[n % 4];
                 convblas_shape in = {
                     .batch = 2, .spatial = {hw[0], hw[1]}, .channels = channels[c]};
-                tu_data t;
-                if (tu_data_make(&t, &d, &in, &r) != CONVBLAS_OK) continue;
-                int threads = (int)(k % 2) + 1;
-                convblas_plan *plan = NULL;
-                convblas_plan_options o = {.strategy = "depthwise_direct", .threads = threads};
-                convblas_status ps = convblas_plan_create(&plan, &d, &in, &o);
-                CHECKF(ps == CONVBLAS_OK, "%s", convblas_last_error());
-                float *xb, *yb, *x = shifted_copy(t.x, t.sz.input, shifts[k][0], &xb);
-                float *y = shifted_copy(NULL, t.sz.output, shifts[k][1], &yb);
-                convblas_status es = convblas_execute(plan, x, &t.w, y, NULL);
-                size_t worst = 0;
-                double err = es == CONVBLAS_OK ? tu_rel_error(y, t.ref, t.sz.output, &worst) : 1.0;
-                bool outside = false;
-                for (int64_t i = 0; i < shifts[k][1]; i++) outside |= yb[i] != -7.0f;
-                for (int64_t i = 0; i < 16; i++) outside |= y[t.sz.output + (size_t)i] != -7.0f;
-                CHECKF(es == CONVBLAS_OK && err <= TU_TOLERANCE && !outside,
-                       "%lld x %lld x %lld channels, kernel %lld, stride %lld, dilation %lld x "
-                       "%lld, %s, input %lld and output %lld floats past a line, %d threads: %s, "
-                       "error %.3g at %zu%s",
-                       (long long)hw[0], (long long)hw[1], (long long)channels[c],
-                       (long long)configs[cf][0], (long long)configs[cf][1],
-                       (long long)configs[cf][2], (long long)configs[cf][3],
-                       d.padding == CONVBLAS_VALID ? "valid" : "same", (long long)shifts[k][0],
-                       (long long)shifts[k][1], threads, convblas_status_name(es), err, worst,
-                       outside ? ", wrote outside the output" : "");
-                tu_tally(st, tu_strategy_index("depthwise_direct"),
-                         es == CONVBLAS_OK && err <= TU_TOLERANCE && !outside ? TU_RUN_OK
-                                                                              : TU_RUN_FAIL,
-                         err);
-                free(xb);
-                free(yb);
-                convblas_plan_destroy(plan);
-                tu_data_free(&t);
+                char what[160];
+                snprintf(what, sizeof what,
+                         "%lld x %lld x %lld channels, kernel %lld, stride %lld, dilation %lld x "
+                         "%lld, %s",
+                         (long long)hw[0], (long long)hw[1], (long long)channels[c],
+                         (long long)configs[cf][0], (long long)configs[cf][1],
+                         (long long)configs[cf][2], (long long)configs[cf][3],
+                         d.padding == CONVBLAS_VALID ? "valid" : "same");
+                check_placed(st, &r, &d, &in, (int)(k % 2) + 1, shifts[k], what);
             }
 }
 
-/* Tasks depthwise_direct's plan cuts a layer into, as describe says; -1 if it says none. */
+/* channels_first 1D rows of stride 1 are read in place (no window) on AVX-512, their first
+ * and last vectors masked to the row, in blocks of 8 vectors: lengths around one vector
+ * and around a block, kernels up to padding of more than a vector (which takes the window),
+ * each dilation and padding, multipliers, the separable stage, rows cut between threads. */
+static void cf_rows(tu_stats *st) {
+    static const int64_t lengths[] = {5,   16,  17,  31,  32,  33,  100,
+                                      128, 129, 143, 144, 160, 255, 300};
+    static const int64_t kernels[] = {1, 2, 3, 7, 13, 17, 33};
+    static const convblas_padding pads[] = {CONVBLAS_SAME, CONVBLAS_VALID, CONVBLAS_CAUSAL};
+    tu_rng r;
+    tu_rng_seed(&r, 777);
+    int64_t n = 0;
+    for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++)
+        for (size_t k = 0; k < sizeof kernels / sizeof *kernels; k++)
+            for (int64_t dil = 1; dil <= 3; dil++, n++) {
+                bool separable = n % 4 == 3;
+                convblas_padding pad = pads[n % 3];
+                if (separable && pad == CONVBLAS_CAUSAL) pad = CONVBLAS_SAME;
+                if (pad == CONVBLAS_VALID && lengths[l] < (kernels[k] - 1) * dil + 1) continue;
+                convblas_layer_desc d = {.op = separable ? CONVBLAS_SEPARABLE : CONVBLAS_DEPTHWISE,
+                                         .rank = 1,
+                                         .data_format = CONVBLAS_CHANNELS_FIRST,
+                                         .kernel_size = {kernels[k]},
+                                         .strides = {1},
+                                         .dilation_rate = {dil},
+                                         .padding = pad,
+                                         .depth_multiplier = n % 5 == 2 ? 2 : 1,
+                                         .filters = separable ? 24 : 0,
+                                         .activation = n % 7 == 6   ? CONVBLAS_GELU
+                                                       : n % 2 == 0 ? CONVBLAS_RELU6
+                                                                    : CONVBLAS_LINEAR,
+                                         .use_bias = n % 3 != 2};
+                convblas_shape in = {
+                    .batch = n % 2 + 1, .spatial = {lengths[l]}, .channels = n % 3 == 0 ? 3 : 16};
+                char what[160];
+                snprintf(what, sizeof what,
+                         "channels_first %s length %lld, %lld channels x %lld, kernel %lld, "
+                         "dilation %lld, %s",
+                         separable ? "separable" : "depthwise", (long long)lengths[l],
+                         (long long)in.channels, (long long)d.depth_multiplier,
+                         (long long)kernels[k], (long long)dil,
+                         pad == CONVBLAS_VALID    ? "valid"
+                         : pad == CONVBLAS_CAUSAL ? "causal"
+                                                  : "same");
+                check_placed(st, &r, &d, &in, (int)(n % 2) + 1, shifts[n % 8], what);
+            }
+}
+
 static long plan_tasks(const convblas_layer_desc *d, const convblas_shape *in, int threads) {
     convblas_plan *plan = NULL;
     convblas_plan_options o = {.strategy = "depthwise_direct", .threads = threads};
@@ -257,6 +320,7 @@ int main(int argc, char **argv) {
     }
     beyond_cache(&st);
     alignments(&st);
+    cf_rows(&st);
     threads_used();
     for (int s = 0; s <= convblas_strategy_count(); s++)
         printf("  %-18s executed %5ld  unsupported %5ld  failed %ld\n",
