@@ -101,16 +101,19 @@ static bool strips(const cb_problem *p) {
 }
 
 /* Whether the strips pass their rows through a buffer: where input and output pixels fall
- * in the same one or two L1 sets and lie alike within 4 KiB (to 256 bytes), every load
- * would wait for the stores before it (depthwise_strips.c). An input off a cache line
- * needs nothing: the strips read it in place (16 bytes past a line, in place against
- * copies of each strip's window: 112x112x32 82 against 185 us, 80x80x48 64 against 125,
- * 112x112x16 35 against 61). */
+ * in the same one or two L1 sets and lie alike within 4 KiB (closer than a cache line),
+ * every load would wait for the stores before it (depthwise_strips.c). Measured (1 thread,
+ * 7x7x1024 / 14x14x512, input on a page): output 0, 16 or 48 bytes before the input,
+ * buffered 16 / 26 us against 29-31 / 33-36 in place; 64 bytes before or after, 128 and
+ * 256 after, in place 13-17 / 18-19 against 16-28 / 23-34 buffered (the buffer helped
+ * only within a line). An input off a cache line needs nothing: the strips read it in
+ * place (16 bytes past a line, in place against copies of each strip's window: 112x112x32
+ * 82 against 185 us, 80x80x48 64 against 125, 112x112x16 35 against 61). */
 static bool strips_buffered(const cb_problem *p, const float *in, const float *out) {
     int64_t sets = cb_dw_pixel_sets(p->channels);
     if (sets >= 4) return false;
     uintptr_t period = 4096 / (uintptr_t)sets, d = ((uintptr_t)in - (uintptr_t)out) % period;
-    return d < 256 || d > period - 256;
+    return d < 64 || d > period - 64;
 }
 
 cb_dw_path cb_dw_rows_path_at(const cb_problem *p, const float *in) {
