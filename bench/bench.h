@@ -58,11 +58,16 @@ typedef struct bench_data {
     convblas_shape output;
     int64_t in_elems, out_elems, kernel_elems, pointwise_elems, bias_elems;
     float *input, *kernel, *pointwise, *bias;
-    double flops; /* 2 per multiply-add of the mathematical convolution (both stages) */
-    double bytes; /* input + weights + bias + output, once each */
+    void *input_block; /* what to free: input's block */
+    double flops;      /* 2 per multiply-add of the mathematical convolution (both stages) */
+    double bytes;      /* input + weights + bias + output, once each */
 } bench_data;
 
-int data_create(const bench_layer *l, bench_data *d, char *err, size_t err_size);
+/* place_in: the input's bytes past a 4 KiB page, or -1 where malloc puts it. */
+int data_create(const bench_layer *l, bench_data *d, int place_in, char *err, size_t err_size);
+/* bytes floats' worth of memory `place` bytes past a 4 KiB page (-1: malloc's choice);
+ * *block is what to free. NULL if out of memory. */
+float *data_alloc_placed(int64_t floats, int place, void **block);
 /* --data: "normal" (the default), "denormal" (input and bias below FLT_MIN) or "underflow"
  * (input and kernel so small that their products underflow). 0 on success. */
 int data_set_mode(const char *name);
@@ -162,6 +167,7 @@ typedef struct run_config {
     double tolerance;
     const char *reference; /* "im2col_gemm" */
     const machine_limits *limits;
+    int place_in, place_out; /* bytes past a 4 KiB page; -1: where malloc puts them */
 } run_config;
 
 int run_row(const bench_layer *l, const bench_data *d, int threads, const run_config *cfg,

@@ -39,8 +39,11 @@ static void preamble(FILE *f, const machine_limits *m, const run_config *cfg) {
                 "# limit: threads=%d sgemm_n=%d sgemm_gflops=%.2f triad_mib=%.0f "
                 "triad_gbps=%.2f\n",
                 m->threads[i], m->gemm_n, m->gemm_gflops[i], m->triad_mib, m->triad_gbps[i]);
-    fprintf(f, "# settings: budget_s=%g min_reps=%d reference=%s tolerance=%g\n", cfg->budget,
-            cfg->min_reps, cfg->reference, cfg->tolerance);
+    fprintf(f,
+            "# settings: budget_s=%g min_reps=%d reference=%s tolerance=%g place_in=%d "
+            "place_out=%d\n",
+            cfg->budget, cfg->min_reps, cfg->reference, cfg->tolerance, cfg->place_in,
+            cfg->place_out);
 }
 
 static const char *const header =

@@ -69,6 +69,14 @@ static float *alloc_floats(int64_t n) {
     return malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
 }
 
+float *data_alloc_placed(int64_t floats, int place, void **block) {
+    size_t bytes = (size_t)(floats > 0 ? floats : 1) * sizeof(float);
+    if (place < 0) return *block = malloc(bytes);
+    size_t page = 4096, size = (bytes + (size_t)place + page - 1) / page * page;
+    *block = aligned_alloc(page, size);
+    return *block ? (float *)((char *)*block + place) : NULL;
+}
+
 static void fill_weights(const bench_layer *l, bench_data *d, uint64_t *state) {
     const convblas_layer_desc *ds = &l->desc;
     int64_t taps = spatial_product(ds->kernel_size, ds->rank), c = l->input.channels;
@@ -124,7 +132,7 @@ static void apply_mode(bench_data *d) {
     }
 }
 
-int data_create(const bench_layer *l, bench_data *d, char *err, size_t n) {
+int data_create(const bench_layer *l, bench_data *d, int place_in, char *err, size_t n) {
     memset(d, 0, sizeof *d);
     convblas_status st = convblas_output_shape(&l->desc, &l->input, &d->output);
     if (st != CONVBLAS_OK) {
@@ -132,7 +140,7 @@ int data_create(const bench_layer *l, bench_data *d, char *err, size_t n) {
         return -1;
     }
     arithmetic(l, d);
-    d->input = alloc_floats(d->in_elems);
+    d->input = data_alloc_placed(d->in_elems, place_in, &d->input_block);
     d->kernel = alloc_floats(d->kernel_elems);
     d->pointwise = d->pointwise_elems ? alloc_floats(d->pointwise_elems) : NULL;
     d->bias = d->bias_elems ? alloc_floats(d->bias_elems) : NULL;
@@ -150,7 +158,8 @@ int data_create(const bench_layer *l, bench_data *d, char *err, size_t n) {
 }
 
 void data_free(bench_data *d) {
-    free(d->input);
+    free(d->input_block);
+    d->input_block = NULL;
     free(d->kernel);
     free(d->pointwise);
     free(d->bias);

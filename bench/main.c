@@ -12,6 +12,7 @@ typedef struct options {
     int threads[BENCH_MAX_THREADS], thread_count;
     double budget, triad_mib;
     int min_reps, gemm_n;
+    int place[2]; /* --place: input, output bytes past a page; -1: malloc's */
     bool peers, limits, describe, verbose, config;
 } options;
 
@@ -34,6 +35,10 @@ static void usage(FILE *f) {
           "  --no-limits      do not measure the machine's limits (no roofline column)\n"
           "  --gemm-n N       square sgemm size for the flops limit (default 2048)\n"
           "  --triad-mib N    MiB per array of the bandwidth triad (default 256)\n"
+          "  --place IN,OUT   put the input IN and the output OUT bytes past a 4 KiB page\n"
+          "                   (multiples of 4, below 4096; default: where malloc puts\n"
+          "                   them): small layers' times depend on how input and output\n"
+          "                   lie modulo 4 KiB, in every library (4K aliasing)\n"
           "  --data MODE      normal (default), denormal (input and bias below FLT_MIN) or\n"
           "                   underflow (input and kernel products underflow): the cost of\n"
           "                   denormal arithmetic; the output check is then vacuous\n"
@@ -97,12 +102,32 @@ static int append_spec(options *o, const char *arg) {
     return 0;
 }
 
+/* "IN,OUT": byte offsets past a page, multiples of a float, below 4096. */
+static int parse_place(const char *text, options *o) {
+    const char *v = text;
+    char *end;
+    for (int i = 0; i < 2; i++) {
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (errno || end == v || x < 0 || x >= 4096 || x % 4 || *end != (i == 0 ? ',' : '\0')) {
+            fprintf(stderr,
+                    "--place %s: expected IN,OUT, byte offsets below 4096 and "
+                    "multiples of 4 (e.g. 0,64)\n",
+                    text);
+            return -1;
+        }
+        o->place[i] = (int)x;
+        v = end + 1;
+    }
+    return 0;
+}
+
 /* Options that take a value; 1 if argv[*i] was one of them, -1 on error. */
 static int value_option(options *o, int argc, char **argv, int *i) {
     const char *a = argv[*i];
     static const char *const names[] = {"--suite",     "--rows",   "--csv",      "--svg",
                                         "--threads",   "--budget", "--min-reps", "--gemm-n",
-                                        "--triad-mib", "--data"};
+                                        "--triad-mib", "--data",   "--place"};
     int k = -1;
     for (int j = 0; j < (int)(sizeof names / sizeof names[0]); j++)
         if (strcmp(a, names[j]) == 0) k = j;
@@ -136,6 +161,8 @@ static int value_option(options *o, int argc, char **argv, int *i) {
         return parse_number(a, v, 16, &x) ? -1 : (o->gemm_n = (int)x, 1);
     case 8:
         return parse_number(a, v, 1, &o->triad_mib) ? -1 : 1;
+    case 10:
+        return parse_place(v, o) ? -1 : 1;
     default:
         if (data_set_mode(v) == 0) return 1;
         fprintf(stderr, "--data %s: expected normal, denormal or underflow\n", v);
@@ -166,7 +193,8 @@ static int parse_args(int argc, char **argv, options *o) {
                    .gemm_n = 2048,
                    .triad_mib = 256,
                    .peers = true,
-                   .limits = true};
+                   .limits = true,
+                   .place = {-1, -1}};
     o->threads[o->thread_count++] = 1;
     if (machine_online_cpus() > 1) o->threads[o->thread_count++] = machine_online_cpus();
     for (int i = 1; i < argc; i++) {
@@ -242,7 +270,7 @@ static int run_all(const options *o, const run_config *cfg, bench_layer *layers,
     char err[512];
     *done = 0;
     for (int i = 0; i < count; i++) {
-        if (data_create(&layers[i], &data[i], err, sizeof err)) {
+        if (data_create(&layers[i], &data[i], cfg->place_in, err, sizeof err)) {
             fprintf(stderr, "convblas-bench: %s\n", err);
             return -1;
         }
@@ -295,7 +323,9 @@ static int bench(const options *o, bench_layer *layers, int count) {
                       .describe = o->describe,
                       .tolerance = 1e-4,
                       .reference = "im2col_gemm",
-                      .limits = &limits};
+                      .limits = &limits,
+                      .place_in = o->place[0],
+                      .place_out = o->place[1]};
     report_header(stdout, &limits, &cfg);
     bench_data *data = calloc((size_t)count, sizeof *data);
     row_result *rows = calloc((size_t)count * (size_t)o->thread_count, sizeof *rows);

@@ -76,8 +76,13 @@ void report_header(FILE *f, const machine_limits *m, const run_config *cfg) {
             "timing:   median of runs after a warm-up, >= %.2f s and >= %d runs per entry, "
             "entries interleaved; spread = min/max vs median\n",
             cfg->budget, cfg->min_reps);
-    fprintf(f, "check:    every output vs strategy %s: max|y-ref| / max(1, max|ref|) <= %g\n\n",
+    fprintf(f, "check:    every output vs strategy %s: max|y-ref| / max(1, max|ref|) <= %g\n",
             cfg->reference, cfg->tolerance);
+    if (cfg->place_in < 0)
+        fprintf(f, "buffers:  input and output where malloc puts them\n\n");
+    else
+        fprintf(f, "buffers:  input %d and output %d bytes past a 4 KiB page (--place)\n\n",
+                cfg->place_in, cfg->place_out);
 }
 
 static void print_layer(FILE *f, const row_result *r) {

@@ -43,7 +43,7 @@ typedef struct row_state {
     slot *slots;
     convblas_weights w;
     float *ref, *out;
-    void *ws;
+    void *ws, *out_block; /* out_block: what to free for out */
     const run_config *cfg;
 } row_state;
 
@@ -114,7 +114,7 @@ static int allocate(row_state *s) {
     size_t out_bytes = (size_t)(d->out_elems > 0 ? d->out_elems : 1) * sizeof(float);
     s->ws = ws ? malloc(ws) : NULL;
     s->ref = malloc(out_bytes);
-    s->out = malloc(out_bytes);
+    s->out = data_alloc_placed(d->out_elems, s->cfg->place_out, &s->out_block);
     s->w = (convblas_weights){d->kernel, d->pointwise, d->bias};
     for (int i = 0; i < s->r->count; i++)
         s->slots[i] = (slot){
@@ -269,7 +269,7 @@ static void release(row_state *s) {
     }
     free(s->slots);
     free(s->ref);
-    free(s->out);
+    free(s->out_block);
     free(s->ws);
 }
 
