@@ -57,10 +57,21 @@ static bool in_place(const cb_problem *p) {
     if (!vectored(p) || p->group_out != 1) return false;
     int64_t sets = cb_dw_pixel_sets(p->channels);
     /* Beyond a group of 4 taps the groups reload lines that crowded sets evicted: quartz_c2's
-     * 87 taps on 512 channels took 1025 us in place, 475 staged. */
+     * 87 taps on 512 channels took 1025 us in place, 475 staged (2 sets). On 4 sets, in place
+     * only where the input starts a line (staged_unless_aligned). */
     bool reloads = p->k_w > 4;
-    return (p->k_h == 1 && sets >= (reloads ? 8 : 2)) || (p->s_w > 1 && sets >= 8) ||
+    return (p->k_h == 1 && sets >= (reloads ? 4 : 2)) || (p->s_w > 1 && sets >= 8) ||
            three_in_place(p);
+}
+
+/* One-row windows of more than 4 taps on 4 L1 sets (256 channels): read in place, their
+ * loads beat the staging copy where the input starts a cache line, and lose to it where
+ * every vector spans two. Measured (1 thread, medians of 5 alternating runs), staged ->
+ * in place: 4 x 512 x 256 kernel 31, input on a line 424 -> 395 us, 16 bytes past one
+ * 435 -> 566; 800 x 256 kernel 33: 182 -> 156, 198 -> 223. */
+static bool long_row_on_four_sets(const cb_problem *p) {
+    return p->k_h == 1 && p->k_w > 4 && p->channels % VEC == 0 &&
+           cb_dw_pixel_sets(p->channels) == 4;
 }
 
 /* The 3x3 layers in place whose input the kernels cannot read by whole cache lines where it
@@ -70,7 +81,8 @@ static bool in_place(const cb_problem *p) {
  * 152 against 131 us, 80x80x48 108 against 101; 64x64x64 82 against 87, 56x56x128 115
  * against 132, 112x112x16 57 against 69. */
 static bool staged_unless_aligned(const cb_problem *p) {
-    return in_place(p) && three_in_place(p) && p->channels >= 2 * VEC && p->channels < 4 * VEC;
+    bool narrow_three = three_in_place(p) && p->channels >= 2 * VEC && p->channels < 4 * VEC;
+    return in_place(p) && (narrow_three || long_row_on_four_sets(p));
 }
 
 static bool staged(const cb_problem *p) {

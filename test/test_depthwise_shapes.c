@@ -237,6 +237,47 @@ static void cf_rows(tu_stats *st) {
             }
 }
 
+/* channels_last one-row windows of more than 4 taps on 256 channels (4 L1 sets) are read in
+ * place where the input starts a cache line and staged where it does not; 128 channels
+ * always in place, 512 always staged: each at input and output offsets on and off a line,
+ * depthwise and separable, the three paddings. */
+static void cl_long_rows(tu_stats *st) {
+    static const int64_t channels[] = {128, 256, 512};
+    static const int64_t kernels[] = {5, 13, 31};
+    static const convblas_padding pads[] = {CONVBLAS_SAME, CONVBLAS_VALID, CONVBLAS_CAUSAL};
+    tu_rng r;
+    tu_rng_seed(&r, 31);
+    int64_t n = 0;
+    for (size_t c = 0; c < sizeof channels / sizeof *channels; c++)
+        for (size_t k = 0; k < sizeof kernels / sizeof *kernels; k++)
+            for (size_t sh = 0; sh < sizeof shifts / sizeof *shifts; sh++, n++) {
+                bool separable = n % 4 == 1;
+                convblas_padding pad = pads[n % 3];
+                if (separable && pad == CONVBLAS_CAUSAL) pad = CONVBLAS_SAME;
+                convblas_layer_desc d = {.op = separable ? CONVBLAS_SEPARABLE : CONVBLAS_DEPTHWISE,
+                                         .rank = 1,
+                                         .kernel_size = {kernels[k]},
+                                         .strides = {1},
+                                         .dilation_rate = {n % 5 == 3 ? 2 : 1},
+                                         .padding = pad,
+                                         .filters = separable ? 32 : 0,
+                                         .activation = n % 2 ? CONVBLAS_RELU : CONVBLAS_LINEAR,
+                                         .use_bias = n % 3 != 2};
+                convblas_shape in = {
+                    .batch = 1, .spatial = {n % 2 ? 77 : 150}, .channels = channels[c]};
+                char what[160];
+                snprintf(
+                    what, sizeof what,
+                    "channels_last %s length %lld, %lld channels, kernel %lld, dilation %lld, %s",
+                    separable ? "separable" : "depthwise", (long long)in.spatial[0],
+                    (long long)channels[c], (long long)kernels[k], (long long)d.dilation_rate[0],
+                    pad == CONVBLAS_VALID    ? "valid"
+                    : pad == CONVBLAS_CAUSAL ? "causal"
+                                             : "same");
+                check_placed(st, &r, &d, &in, (int)(n % 2) + 1, shifts[sh], what);
+            }
+}
+
 static long plan_tasks(const convblas_layer_desc *d, const convblas_shape *in, int threads) {
     convblas_plan *plan = NULL;
     convblas_plan_options o = {.strategy = "depthwise_direct", .threads = threads};
@@ -321,6 +362,7 @@ int main(int argc, char **argv) {
     beyond_cache(&st);
     alignments(&st);
     cf_rows(&st);
+    cl_long_rows(&st);
     threads_used();
     for (int s = 0; s <= convblas_strategy_count(); s++)
         printf("  %-18s executed %5ld  unsupported %5ld  failed %ld\n",
