@@ -354,6 +354,13 @@ CB_TARGET_V4 VINLINE void cf_block_in_place(const cf_in_place *r, uintptr_t xr, 
     }
 }
 
+/* The lanes [lo, hi) of a vector (none where hi <= lo). */
+static uint16_t lanes_between(int64_t lo, int64_t hi) {
+    lo = lo < 0 ? 0 : lo > VL ? VL : lo;
+    hi = hi < 0 ? 0 : hi > VL ? VL : hi;
+    return (uint16_t)((0xFFFFu << lo) & (0xFFFFu >> (VL - hi)));
+}
+
 /* A 1D row of stride 1 read where it lies, with no window, in blocks of CVMAX vectors: a
  * short row is one block masked at both ends; a long one a first block masked at its start,
  * plain blocks, and a last block masked at its end. */
@@ -385,13 +392,6 @@ CB_TARGET_V4 static void cf_row_in_place_v4(const cf_in_place *r, int64_t count,
     }
 }
 #endif
-
-/* The lanes [lo, hi) of a vector (none where hi <= lo). */
-static uint16_t lanes_between(int64_t lo, int64_t hi) {
-    lo = lo < 0 ? 0 : lo > VL ? VL : lo;
-    hi = hi < 0 ? 0 : hi > VL ? VL : hi;
-    return (uint16_t)((0xFFFFu << lo) & (0xFFFFu >> (VL - hi)));
-}
 
 bool cb_dw_cf_in_place(const cb_dw_plane *q, cb_dw_taps *taps, int64_t x0, int64_t in_w) {
 #ifdef CB_TARGET_V4
