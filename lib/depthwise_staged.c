@@ -303,17 +303,31 @@ VINLINE void block_slide(const cb_dw_staged *g, int64_t t, int64_t o, const int 
         for (int64_t k = 0; k < groups; k++) {
             int64_t nj = base + (k < extra);
             const float *xg = x + j0 * D * g->cs, *wg = w + j0 * g->w_tap;
-            switch (nj) {
-#define GROUP(n)                                                                                   \
-    case n:                                                                                        \
-        slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, n, S, D);                                     \
-        break;
-                GROUP(1)
-                GROUP(2)
-                GROUP(3) GROUP(4) GROUP(5) GROUP(6) GROUP(7) default
-                    : slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, SLIDE_GROUP, S, D);
+            switch (nj) { /* each count unrolled with its weights in registers */
+            case 1:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 1, S, D);
                 break;
-#undef GROUP
+            case 2:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 2, S, D);
+                break;
+            case 3:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 3, S, D);
+                break;
+            case 4:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 4, S, D);
+                break;
+            case 5:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 5, S, D);
+                break;
+            case 6:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 6, S, D);
+                break;
+            case 7:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, 7, S, D);
+                break;
+            default:
+                slide_taps(acc, xg, g->cs, wg, g->w_tap, nw, SLIDE_GROUP, S, D);
+                break;
             }
             j0 += nj;
         }
