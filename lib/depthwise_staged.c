@@ -266,19 +266,25 @@ static void staged_any_cpu(const cb_dw_staged *g) {
     rows_taps(&own);
 }
 
+#ifdef CB_TARGET_V4
+
 /* ---- sliding blocks: stride S and dilation D known at compile time ------------------- */
 
 /* Taps [0, nj) of one kernel row for nw outputs, x and w at the first output's tap 0: the
  * nj weight vectors stay in registers and each input vector is loaded once and fed to
  * every (output, tap) pair that reads it. */
-VINLINE void slide_taps(vf *acc, const float *x, int64_t cs, const float *w, int64_t w_tap,
-                        const int nw, const int nj, const int S, const int D) {
+CB_TARGET_V4 VINLINE void slide_taps(vf *acc, const float *x, int64_t cs, const float *w,
+                                     int64_t w_tap, const int nw, const int nj, const int S,
+                                     const int D) {
     vf wv[SLIDE_GROUP];
 #pragma GCC unroll 8
     for (int j = 0; j < nj; j++) wv[j] = vload(w + j * w_tap);
 #pragma GCC unroll 32
     for (int u = 0; u <= (nw - 1) * S + (nj - 1) * D; u++) {
-        vf xv = vload(x + u * cs);
+        /* At stride 2, one load for the FMAs that read it (GCC folded it into each: 2 x 4096
+         * x 128 kernel 7, 115 -> 106 us); at stride 1 the folded loads ran faster (kernel
+         * 31: 380 against 397 us). */
+        vf xv = S > 1 ? cb_vload_reg(x + u * cs) : vload(x + u * cs);
 #pragma GCC unroll 8
         for (int j = 0; j < nj; j++) {
             int q = u - j * D;
@@ -290,8 +296,8 @@ VINLINE void slide_taps(vf *acc, const float *x, int64_t cs, const float *w, int
 /* A kernel row's taps go in groups of at most SLIDE_GROUP, as even as possible: 8 weights
  * and 8 sums in AVX-512's registers (groups of 4 reloaded the inputs twice as often: 4 x
  * 512 x 256 kernel 31 on a line 408 -> 382 us, 400 x 512 kernel 51 247 -> 235). */
-VINLINE void block_slide(const cb_dw_staged *g, int64_t t, int64_t o, const int nw, const int S,
-                         const int D) {
+CB_TARGET_V4 VINLINE void block_slide(const cb_dw_staged *g, int64_t t, int64_t o, const int nw,
+                                      const int S, const int D) {
     vf acc[WB];
     start(g, o, acc, nw);
     int64_t groups = (g->kw + SLIDE_GROUP - 1) / SLIDE_GROUP, base = g->kw / groups,
@@ -336,9 +342,7 @@ VINLINE void block_slide(const cb_dw_staged *g, int64_t t, int64_t o, const int 
 }
 
 /* all_taps with sliding blocks. */
-/* Only the AVX-512 build calls it. */
-__attribute__((unused)) VINLINE void all_slide(const cb_dw_staged *g, const int nw, const int S,
-                                               const int D) {
+CB_TARGET_V4 VINLINE void all_slide(const cb_dw_staged *g, const int nw, const int S, const int D) {
     for (int64_t t = 0;; t += nw) {
         if (t + nw > g->count) t = g->count - nw;
         for (int64_t o = 0;; o = cb_dw_next_lanes(o, 0, g->lanes)) {
@@ -352,7 +356,6 @@ __attribute__((unused)) VINLINE void all_slide(const cb_dw_staged *g, const int 
 /* The 3x3 blocks below hold 9 weight vectors and up to 16 sums: AVX-512's 32 registers, so
  * they exist in the AVX-512 build alone, as its target (clang checks the asm below against
  * the function's own target, not the caller's). */
-#ifdef CB_TARGET_V4
 
 /* 3x3 windows whose three rows exist, the commonest case: the nine weight vectors of a
  * lane vector stay in registers for the whole row of outputs, so a block of WB outputs
