@@ -281,10 +281,11 @@ CB_TARGET_V4 VINLINE void slide_taps(vf *acc, const float *x, int64_t cs, const 
     for (int j = 0; j < nj; j++) wv[j] = vload(w + j * w_tap);
 #pragma GCC unroll 32
     for (int u = 0; u <= (nw - 1) * S + (nj - 1) * D; u++) {
-        /* At stride 2, one load for the FMAs that read it (GCC folded it into each: 2 x 4096
-         * x 128 kernel 7, 115 -> 106 us); at stride 1 the folded loads ran faster (kernel
-         * 31: 380 against 397 us). */
-        vf xv = S > 1 ? cb_vload_reg(x + u * cs) : vload(x + u * cs);
+        /* At a stride or dilation of 2, one load for the FMAs that read it (GCC folded it
+         * into each: 2 x 4096 x 128 kernel 7 stride 2, 115 -> 106 us; 400 x 512 kernel 87
+         * dilation 2, 452-494 -> 431-439); at stride and dilation 1 the folded loads ran
+         * faster (kernel 31: 380 against 397 us). */
+        vf xv = S > 1 || D > 1 ? cb_vload_reg(x + u * cs) : vload(x + u * cs);
 #pragma GCC unroll 8
         for (int j = 0; j < nj; j++) {
             int q = u - j * D;
