@@ -120,6 +120,13 @@ CB_TARGET_V4 VINLINE void drain_row(drain *d) {
 
 /* The clamp as max and min: a NaN sum passes through (the second operand is returned), as
  * the epilogue's relu and relu6 let it; lo -inf and hi +inf where there is none. */
+/* The clamp as bounds held in locals: the output stores could alias g as far as the
+ * compiler knows. */
+static inline void clamp_bounds(const cb_dw_strips *g, float *lo, float *hi) {
+    *lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
+    *hi = g->clamp == CB_DW_BOTH ? g->hi : INFINITY;
+}
+
 CB_TARGET_V4 VINLINE vf clamp(vf v, float lo, float hi) {
     __m512 r = _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), (__m512)v));
     return (vf)r;
@@ -170,9 +177,8 @@ CB_TARGET_V4 VINLINE void sweep(const cb_dw_strips *g, const source *s, drain *d
     vf wv[9];
     load_weights(g, o, wv, 3);
     vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
-    /* locals: the output stores could alias g as far as the compiler knows */
-    float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
-    float hi = g->clamp == CB_DW_BOTH ? g->hi : INFINITY;
+    float lo, hi;
+    clamp_bounds(g, &lo, &hi);
     source src = *s;
     vf P[NW], Q[NW], R[NW];
 #pragma GCC unroll 8
@@ -223,8 +229,8 @@ CB_TARGET_V4 VINLINE void sweep2(const cb_dw_strips *g, const source *s, drain *
     vf wv[9];
     load_weights(g, o, wv, 3);
     vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
-    float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
-    float hi = g->clamp == CB_DW_BOTH ? g->hi : INFINITY;
+    float lo, hi;
+    clamp_bounds(g, &lo, &hi);
     source src = *s;
     vf P[NW2], A[NW2];
 #pragma GCC unroll 8
@@ -252,8 +258,8 @@ CB_TARGET_V4 VINLINE void sweep5(const cb_dw_strips *g, const source *s, drain *
     vf wv[25];
     load_weights(g, o, wv, 5);
     vf b = g->bias ? vload(g->bias + o) : vsplat(0.0f);
-    float lo = g->clamp != CB_DW_NONE ? g->lo : -INFINITY;
-    float hi = g->clamp == CB_DW_BOTH ? g->hi : INFINITY;
+    float lo, hi;
+    clamp_bounds(g, &lo, &hi);
     source src = *s;
     vf acc[5];
 #pragma GCC unroll 5

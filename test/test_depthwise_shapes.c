@@ -184,7 +184,7 @@ static void alignments(tu_stats *st) {
                          (long long)hw[0], (long long)hw[1], (long long)channels[c],
                          (long long)configs[cf][0], (long long)configs[cf][1],
                          (long long)configs[cf][2], (long long)configs[cf][3],
-                         d.padding == CONVBLAS_VALID ? "valid" : "same");
+                         tu_padding_name(d.padding));
                 check_placed(st, &r, &d, &in, (int)(k % 2) + 1, shifts[k], what);
             }
 }
@@ -229,10 +229,7 @@ static void cf_rows(tu_stats *st) {
                          "dilation %lld, %s",
                          separable ? "separable" : "depthwise", (long long)lengths[l],
                          (long long)in.channels, (long long)d.depth_multiplier,
-                         (long long)kernels[k], (long long)dil,
-                         pad == CONVBLAS_VALID    ? "valid"
-                         : pad == CONVBLAS_CAUSAL ? "causal"
-                                                  : "same");
+                         (long long)kernels[k], (long long)dil, tu_padding_name(pad));
                 check_placed(st, &r, &d, &in, (int)(n % 2) + 1, shifts[n % 8], what);
             }
 }
@@ -271,9 +268,7 @@ static void cl_long_rows(tu_stats *st) {
                     "channels_last %s length %lld, %lld channels, kernel %lld, dilation %lld, %s",
                     separable ? "separable" : "depthwise", (long long)in.spatial[0],
                     (long long)channels[c], (long long)kernels[k], (long long)d.dilation_rate[0],
-                    pad == CONVBLAS_VALID    ? "valid"
-                    : pad == CONVBLAS_CAUSAL ? "causal"
-                                             : "same");
+                    tu_padding_name(pad));
                 check_placed(st, &r, &d, &in, (int)(n % 2) + 1, shifts[sh], what);
             }
 }
